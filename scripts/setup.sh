@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs pepler, its built-in plugins and the test tools into it.
+# Safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PY=.venv/bin/python
+$PY -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. On a GPU machine install the torch
+# build you want before running this script; it is kept when it imports.
+if ! $PY -c "import torch" >/dev/null 2>&1; then
+  $PY -m pip install --quiet "torch==${PEPLER_TORCH_VERSION:-2.13.0}"
+fi
+$PY -m pip install --quiet -e ".[test]" -e plugins/pepler-gpt2 -e plugins/pepler-rating-heads

@@ -1,0 +1,64 @@
+"""Rich progress for training: a bar per epoch with loss, perplexity, tokens/s and ETA; a line per epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pepler_cli.training.loop import EpochRecord
+from pepler_cli.training.strategies import Stage
+
+
+class TrainingProgress:
+    """Implements the training loop's Reporter protocol on a rich console (stderr)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}  ppl {task.fields[ppl]:.1f}  {task.fields[tps]:,.0f} tok/s"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: int | None = None
+        self.last_time = time.perf_counter()
+
+    def __enter__(self) -> TrainingProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def stage_started(self, stage: Stage, trainable_parameters: int) -> None:
+        self.console.print(f"[bold]stage {stage.name}[/]: training {', '.join(stage.trains)} ({trainable_parameters:,} parameters)")
+
+    def epoch_started(self, stage: Stage, epoch: int, batches: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(f"{stage.name} epoch {epoch}", total=batches, loss=math.nan, ppl=math.nan, tps=0.0)
+        self.last_time = time.perf_counter()
+
+    def step(self, batches_done: int, loss: float, tokens: int) -> None:
+        now = time.perf_counter()
+        tokens_per_second = tokens / max(now - self.last_time, 1e-9)
+        self.last_time = now
+        ppl = math.exp(min(loss, 50.0))
+        if self.task is not None:
+            self.progress.update(self.task, completed=batches_done, loss=loss, ppl=ppl, tps=tokens_per_second)
+
+    def epoch_finished(self, stage: Stage, record: EpochRecord) -> None:
+        mark = "[green]*[/]" if record.improved else " "
+        rating = f"  rating MSE {record.valid_rating_mse:.4f}" if record.valid_rating_mse is not None else ""
+        self.console.print(
+            f"{mark} {stage.name} epoch {record.epoch:3d}  train loss {record.train_loss:.4f}  "
+            f"valid loss {record.valid_loss:.4f}  ppl {record.valid_perplexity:.2f}{rating}  "
+            f"{record.tokens_per_second:,.0f} tok/s  {record.seconds:.1f}s"
+        )

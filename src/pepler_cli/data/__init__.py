@@ -1,0 +1,1 @@
+"""Data sources, feature extraction, splits and prepared-data I/O."""

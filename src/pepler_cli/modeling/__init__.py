@@ -1,0 +1,1 @@
+"""Prompts around any causal LM: the model reads prompt vectors through ``inputs_embeds``."""

@@ -1,0 +1,167 @@
+"""Plugin protocols and the one registry of backbones and rating heads.
+
+The core never imports a plugin by name: everything arrives through the entry-point groups
+``pepler.backbones`` and ``pepler.rating_heads``. The built-in GPT-2 backbones and MF/MLP heads are ordinary
+packages under ``plugins/`` that register exactly as a third party would. Tests add fakes with
+``registry.register`` and remove them with ``registry.unregister``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pepler_cli.errors import PeplerError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Kind = Literal["backbone", "rating_head"]
+ENTRY_POINT_GROUPS: dict[Kind, str] = {
+    "backbone": "pepler.backbones",
+    "rating_head": "pepler.rating_heads",
+}
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A causal language model family that writes the explanations."""
+
+    name: str
+    description: str
+
+    def load_tokenizer(self, path: str | None = None) -> PreTrainedTokenizerBase:
+        """The tokenizer; ``path`` is a local directory that overrides the built-in or hub source."""
+        ...
+
+    def load_model(self, path: str | None = None) -> PreTrainedModel:
+        """The causal LM with its pretrained weights (hub id, or the local directory ``path``)."""
+        ...
+
+    def embedding_width(self, model: PreTrainedModel) -> int:
+        """Width of the word embeddings, which the prompt vectors must match."""
+        ...
+
+    def save_tuned(self, model: PreTrainedModel, path: Path) -> None:
+        """Write tuned weights as safetensors (never a pickle)."""
+        ...
+
+    def load_tuned(self, model: PreTrainedModel, path: Path) -> None:
+        """Read weights written by ``save_tuned`` into ``model``."""
+        ...
+
+
+@runtime_checkable
+class RatingHead(Protocol):
+    """Predicts a rating from the user and item vectors (recommendation as regularization)."""
+
+    name: str
+    description: str
+
+    def build(self, width: int) -> torch.nn.Module:
+        """A module mapping (user (B, width), item (B, width)) to ratings (B,)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One row of ``pepler plugins``."""
+
+    name: str
+    kind: Kind
+    package: str
+    version: str
+    description: str
+
+
+@dataclass
+class _Entry:
+    name: str
+    kind: Kind
+    package: str
+    version: str
+    loader: Any  # an EntryPoint, or the plugin object itself when registered by hand
+    loaded: Any = None
+
+    def load(self) -> Any:
+        if self.loaded is None:
+            self.loaded = self.loader.load() if isinstance(self.loader, metadata.EntryPoint) else self.loader
+        return self.loaded
+
+
+class Registry:
+    """Every plugin pepler knows: installed entry points plus any registered at run time."""
+
+    def __init__(self) -> None:
+        self._discovered: dict[Kind, dict[str, _Entry]] | None = None
+        self._registered: dict[Kind, dict[str, _Entry]] = {"backbone": {}, "rating_head": {}}
+
+    def _entries(self, kind: Kind) -> dict[str, _Entry]:
+        if self._discovered is None:
+            self._discovered = {k: _discover(k) for k in ENTRY_POINT_GROUPS}
+        merged = dict(self._discovered[kind])
+        merged.update(self._registered[kind])
+        return merged
+
+    def names(self, kind: Kind) -> list[str]:
+        return sorted(self._entries(kind))
+
+    def get(self, kind: Kind, name: str) -> Any:
+        entries = self._entries(kind)
+        if name not in entries:
+            available = ", ".join(sorted(entries)) or "none installed"
+            label = "backbone" if kind == "backbone" else "rating head"
+            raise PeplerError(f"unknown {label} {name!r}; available: {available}", exit_code=2)
+        try:
+            return entries[name].load()
+        except PeplerError:
+            raise
+        except Exception as error:  # a broken third-party plugin must not crash with a traceback
+            entry = entries[name]
+            raise PeplerError(f"plugin {name!r} from package {entry.package} failed to load: {error}") from error
+
+    def register(self, kind: Kind, plugin: Any, package: str = "(registered at run time)", version: str = "") -> None:
+        self._registered[kind][plugin.name] = _Entry(plugin.name, kind, package, version, plugin, plugin)
+
+    def unregister(self, kind: Kind, name: str) -> None:
+        self._registered[kind].pop(name, None)
+
+    def info(self) -> list[PluginInfo]:
+        rows = []
+        for kind in ENTRY_POINT_GROUPS:
+            for name, entry in sorted(self._entries(kind).items()):
+                try:
+                    description = str(getattr(entry.load(), "description", ""))
+                except Exception as error:
+                    description = f"(fails to load: {error})"
+                rows.append(PluginInfo(name, kind, entry.package, entry.version, description))
+        return rows
+
+    def version_of(self, kind: Kind, name: str) -> dict[str, str]:
+        """Package and version of a plugin, for run manifests."""
+        entry = self._entries(kind)[name]
+        return {"name": name, "package": entry.package, "version": entry.version}
+
+
+def _discover(kind: Kind) -> dict[str, _Entry]:
+    found: dict[str, _Entry] = {}
+    for point in metadata.entry_points(group=ENTRY_POINT_GROUPS[kind]):
+        dist = point.dist
+        package = dist.metadata["Name"] if dist is not None else "?"
+        version = dist.version if dist is not None else "?"
+        found[point.name] = _Entry(point.name, kind, package, version, point)
+    return found
+
+
+registry = Registry()
+
+
+def get_backbone(name: str) -> Backbone:
+    return registry.get("backbone", name)
+
+
+def get_rating_head(name: str) -> RatingHead:
+    return registry.get("rating_head", name)

@@ -1,0 +1,1 @@
+"""Training: examples and batches, tuning strategies, the loop with early stopping."""

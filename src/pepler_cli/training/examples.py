@@ -1,0 +1,127 @@
+"""From prepared records to token ids, and from token ids to shuffled, per-batch-padded batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from pepler_cli.errors import PeplerError
+from pepler_cli.modeling.batch import Batch, collate
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    bos: int
+    eos: int
+    pad: int
+
+
+def special_tokens(tokenizer: PreTrainedTokenizerBase) -> SpecialTokens:
+    """GPT-2 has one special token, <|endoftext|>, which serves as <bos>, <eos> and (masked) padding."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise PeplerError("the backbone's tokenizer has no end-of-sequence token")
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    return SpecialTokens(bos=bos, eos=eos, pad=pad)
+
+
+@dataclass(frozen=True)
+class EntityIndex:
+    """User and item ids in a fixed order; a row of the prompt embedding tables per id."""
+
+    users: tuple[str, ...]
+    items: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_user_rows", {u: i for i, u in enumerate(self.users)})
+        object.__setattr__(self, "_item_rows", {v: i for i, v in enumerate(self.items)})
+
+    @classmethod
+    def from_records(cls, records: Sequence) -> EntityIndex:
+        """First-appearance order over every record, as the authors' entity dictionaries do."""
+        users = dict.fromkeys(r.user for r in records)
+        items = dict.fromkeys(r.item for r in records)
+        return cls(tuple(users), tuple(items))
+
+    def user_row(self, user: str, where: str) -> int:
+        try:
+            return self._user_rows[user]  # type: ignore[attr-defined]
+        except KeyError:
+            raise PeplerError(f"{where}: field 'user': {user!r} was not seen when the run was trained") from None
+
+    def item_row(self, item: str, where: str) -> int:
+        try:
+            return self._item_rows[item]  # type: ignore[attr-defined]
+        except KeyError:
+            raise PeplerError(f"{where}: field 'item': {item!r} was not seen when the run was trained") from None
+
+
+@dataclass
+class Examples:
+    """Parallel lists: one entry per example, token ids already wrapped in <bos> … <eos>."""
+
+    record_numbers: list[int]
+    users: list[int]
+    items: list[int]
+    token_ids: list[list[int]]
+    ratings: list[float]
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def target_tokens(self) -> int:
+        """Tokens that carry loss: everything after <bos>."""
+        return sum(len(ids) - 1 for ids in self.token_ids)
+
+
+def encode_examples(
+    records: Sequence,
+    numbers: Sequence[int],
+    tokenizer: PreTrainedTokenizerBase,
+    entities: EntityIndex,
+    source: str,
+) -> Examples:
+    """Tokenize the explanations of ``records[n] for n in numbers`` in one batched call."""
+    special = special_tokens(tokenizer)
+    chosen = [records[n] for n in numbers]
+    encoded = tokenizer([r.text for r in chosen], add_special_tokens=False)["input_ids"] if chosen else []
+    return Examples(
+        record_numbers=list(numbers),
+        users=[entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, chosen)],
+        items=[entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, chosen)],
+        token_ids=[[special.bos, *ids, special.eos] for ids in encoded],
+        ratings=[float(r.rating) for r in chosen],
+    )
+
+
+def iterate_batches(
+    examples: Examples,
+    batch_size: int,
+    pad_id: int,
+    generator: torch.Generator | None = None,
+) -> Iterator[Batch]:
+    """Batches in a random order (when ``generator`` is given) or in order, each padded to its own longest."""
+    count = len(examples)
+    order = torch.randperm(count, generator=generator).tolist() if generator is not None else range(count)
+    order = list(order)
+    for start in range(0, count, batch_size):
+        rows = order[start : start + batch_size]
+        yield collate(
+            [examples.users[r] for r in rows],
+            [examples.items[r] for r in rows],
+            [examples.token_ids[r] for r in rows],
+            [examples.ratings[r] for r in rows],
+            pad_id,
+        )
+
+
+def batch_count(examples: Examples, batch_size: int) -> int:
+    return (len(examples) + batch_size - 1) // batch_size

@@ -1,0 +1,139 @@
+"""``pepler train`` as a library call: dataset → model → stages → run directory."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import pepler_cli
+from pepler_cli.config import TrainConfig, to_yaml_dict
+from pepler_cli.data.prepared import load_prepared
+from pepler_cli.devices import resolve_device, use_bf16
+from pepler_cli.errors import PeplerError
+from pepler_cli.fsutil import atomic_directory
+from pepler_cli.modeling.continuous import ContinuousPromptModel
+from pepler_cli.plugins import get_backbone, get_rating_head, registry
+from pepler_cli.runs import RUN_FORMAT, write_run_files
+from pepler_cli.training.examples import EntityIndex, encode_examples, special_tokens
+from pepler_cli.training.loop import LoopOptions, Reporter, StageRecord, train_stage
+from pepler_cli.training.strategies import stages_of
+
+
+def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str, Any]:
+    """Train and write the run directory; returns its manifest."""
+    if config.out.exists() and not config.overwrite:
+        # Checked before hours of training, not after: never lose a finished run.
+        raise PeplerError(f"{config.out}: already exists; choose another --out or pass --overwrite")
+    started = time.perf_counter()
+    dataset = load_prepared(config.data)
+    train_numbers, valid_numbers, _ = dataset.splits[config.split]
+    backbone = get_backbone(config.backbone)
+    head_plugin = get_rating_head(config.rating_head) if config.rating_head else None
+    device = resolve_device(config.device)
+    bf16 = use_bf16(config.precision, device)
+
+    torch.manual_seed(config.seed)
+    tokenizer = backbone.load_tokenizer(config.backbone_path)
+    lm = backbone.load_model(config.backbone_path)
+    entities = EntityIndex.from_records(dataset.records)
+    head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin else None
+    model = ContinuousPromptModel(lm, len(entities.users), len(entities.items), head).to(device)
+
+    source = str(Path(config.data) / "records.jsonl")
+    train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source)
+    valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source)
+    if not len(train) or not len(valid):
+        raise PeplerError(f"{config.data}: split {config.split} has an empty train or validation part")
+    options = LoopOptions(
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        max_epochs=config.epochs,
+        patience=config.patience,
+        rating_weight=config.rating_weight if head is not None else 0.0,
+        seed=config.seed,
+        device=device,
+        bf16=bf16,
+        pad_id=special_tokens(tokenizer).pad,
+    )
+    stages = stages_of(config.strategy)
+    records: list[StageRecord] = [train_stage(model, s, train, valid, options, reporter) for s in stages]
+    backbone_tuned = any("lm" in s.trains for s in stages)
+    manifest = _manifest(config, command, dataset, records, device, bf16, len(train), len(valid), started)
+    manifest["model"] = {
+        "prompt": config.prompt,
+        "users": len(entities.users),
+        "items": len(entities.items),
+        "width": backbone.embedding_width(lm),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    with atomic_directory(config.out, overwrite=config.overwrite) as directory:
+        manifest = write_run_files(directory, model, tokenizer, entities, backbone_tuned, manifest)
+    return manifest
+
+
+def _manifest(
+    config: TrainConfig,
+    command: str,
+    dataset: Any,
+    stages: list[StageRecord],
+    device: torch.device,
+    bf16: bool,
+    train_size: int,
+    valid_size: int,
+    started: float,
+) -> dict[str, Any]:
+    plugins = {"backbone": registry.version_of("backbone", config.backbone)}
+    if config.rating_head:
+        plugins["rating_head"] = registry.version_of("rating_head", config.rating_head)
+    return {
+        "format": RUN_FORMAT,
+        "name": Path(config.out).name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "config": to_yaml_dict(config),
+        "versions": {
+            "pepler": pepler_cli.__version__,
+            "python": platform.python_version(),
+            "torch": str(torch.__version__),  # a TorchVersion, which YAML cannot represent
+            "transformers": _version("transformers"),
+        },
+        "plugins": plugins,
+        "dataset": {
+            "path": str(config.data),
+            "name": dataset.manifest.get("name"),
+            "fingerprint": dataset.manifest.get("fingerprint"),
+            "split": config.split,
+            "train_examples": train_size,
+            "validation_examples": valid_size,
+        },
+        "device": {"type": device.type, "bf16": bf16},
+        "stages": [_stage_dict(s) for s in stages],
+        "training_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _stage_dict(stage: StageRecord) -> dict[str, Any]:
+    return {
+        "name": stage.name,
+        "trains": stage.trains,
+        "best_epoch": stage.best_epoch,
+        "best_valid_loss": stage.best_valid_loss,
+        "stopped": stage.stopped,
+        "epochs": [{k: _round(v) for k, v in asdict(e).items()} for e in stage.epochs],
+    }
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
