@@ -58,8 +58,10 @@ class GenerateConfig(BaseModel):
 
     run: Path = Field(description="Run directory made by `pepler train`.")
     data: Path | None = Field(None, description="Prepared dataset (default: the one the run was trained on).")
-    split: int | None = Field(None, ge=1, le=5, description="Split number (default: the run's split).")
-    part: Literal["train", "validation", "test"] = Field("test", description="Which part of the split to explain.")
+    split: Literal["train", "validation", "test"] = Field("test", description="Which part of the split to explain.")
+    split_number: int | None = Field(
+        None, ge=1, le=5, description="Which of the five splits (default: the one the run was trained on)."
+    )
     out: Path = Field(description="Where to write the predictions (JSON lines).")
     max_tokens: int = Field(20, ge=1, le=512, description="Most tokens per explanation (paper: 20).")
     batch_size: int = Field(256, ge=1, description="Examples decoded together.")

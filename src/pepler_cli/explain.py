@@ -11,7 +11,7 @@ from pepler_cli.errors import PeplerError
 
 
 def generate_predictions(config: GenerateConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Decode explanations for ``config.part`` of the split and write preds.jsonl; returns a summary."""
+    """Decode explanations for ``config.split`` (train, validation or test) of the split and write preds.jsonl; returns a summary."""
     from pepler_cli.data.prepared import load_prepared
     from pepler_cli.devices import resolve_device
     from pepler_cli.generation import DecodeOptions, decode_in_batches
@@ -25,8 +25,10 @@ def generate_predictions(config: GenerateConfig, progress: Callable[[int, int], 
     run = load_run(config.run, device)
     data_path = config.data or Path(run.manifest["dataset"]["path"])
     dataset = load_prepared(data_path)
-    split = config.split or int(run.manifest["dataset"]["split"])
-    part = dict(zip(("train", "validation", "test"), dataset.splits[split]))[config.part]
+    split_number = config.split_number or int(run.manifest["dataset"]["split"])
+    if split_number not in dataset.splits:
+        raise PeplerError(f"{data_path}: has no split {split_number}", exit_code=2)
+    part = dict(zip(("train", "validation", "test"), dataset.splits[split_number]))[config.split]
     numbers = part[: config.limit] if config.limit else part
     records = [dataset.records[n] for n in numbers]
     source = str(Path(data_path) / "records.jsonl")
@@ -54,7 +56,7 @@ def generate_predictions(config: GenerateConfig, progress: Callable[[int, int], 
         for k, (r, text) in enumerate(zip(records, texts))
     ]
     write_predictions(config.out, predictions)
-    return {"predictions": len(predictions), "out": str(config.out), "split": split, "part": config.part}
+    return {"predictions": len(predictions), "out": str(config.out), "split_number": split_number, "split": config.split}
 
 
 def _predicted_ratings(model: Any, users: list[int], items: list[int], device: Any, batch_size: int) -> list[float] | None:

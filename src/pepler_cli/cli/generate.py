@@ -19,8 +19,8 @@ def _help(name: str) -> str:
 def generate_command(
     run: Path = typer.Argument(..., help=_help("run")),
     data: Optional[Path] = typer.Option(None, "--data", help=_help("data")),
-    split: Optional[int] = typer.Option(None, "--split", help=_help("split")),
-    part: Optional[str] = typer.Option(None, "--part", help=_help("part")),
+    split: Optional[str] = typer.Option(None, "--split", help=_help("split")),
+    split_number: Optional[int] = typer.Option(None, "--split-number", help=_help("split_number")),
     out: Optional[Path] = typer.Option(None, "--out", help=_help("out")),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help=_help("max_tokens")),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_help("batch_size")),
@@ -48,5 +48,5 @@ def generate_command(
         summary = generate_predictions(config, lambda done, total: bar.update(task, completed=done, total=total))
     err_console.print(
         f"[green]{summary['predictions']} explanations written:[/] {summary['out']} "
-        f"(split {summary['split']}, {summary['part']})"
+        f"(split {summary['split_number']}, {summary['split']})"
     )

@@ -186,8 +186,9 @@ def _rating_range(
     """The range predicted ratings are clipped into and where it came from; None if RMSE/MAE are skipped."""
     unrated = sum(p.rating is None or p.predicted_rating is None for p in predictions)
     if unrated:
-        # Silence when no prediction has any rating: that is a text-only model, not a mistake.
-        if any(p.rating is not None or p.predicted_rating is not None for p in predictions):
+        # Silence when no prediction has a predicted rating: that is a model without a rating head (its
+        # predictions still carry the true rating), not a mistake.
+        if any(p.predicted_rating is not None for p in predictions):
             _tell(
                 f"note: RMSE/MAE skipped: {unrated} of {len(predictions)} predictions lack one of the ratings"
             )

@@ -32,6 +32,8 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
         raise PeplerError(f"{config.out}: already exists; choose another --out or pass --overwrite")
     started = time.perf_counter()
     dataset = load_prepared(config.data)
+    if config.split not in dataset.splits:
+        raise PeplerError(f"{config.data}: has no split {config.split}", exit_code=2)
     train_numbers, valid_numbers, _ = dataset.splits[config.split]
     backbone = get_backbone(config.backbone)
     head_plugin = get_rating_head(config.rating_head) if config.rating_head else None
