@@ -65,7 +65,8 @@ def test_manifest_records_config_versions_stages_and_hashes(pipeline):
     assert manifest["plugins"]["backbone"]["package"] == "pepler-gpt2"
     assert manifest["dataset"]["fingerprint"] == data_manifest["fingerprint"]
     assert [s["name"] for s in manifest["stages"]] == ["prompt", "prompt+lm"]
-    assert manifest["stages"][0]["trains"] == ["prompt", "rating_head"]
+    assert manifest["stages"][0]["trains"] == ["prompt"]
+    assert manifest["stages"][1]["trains"] == ["prompt", "lm"]
     for stage in manifest["stages"]:
         assert len(stage["epochs"]) == 2 and stage["stopped"] == "epoch cap"
         assert stage["best_epoch"] in (1, 2)
@@ -134,3 +135,59 @@ def test_prompt_only_run_references_the_frozen_backbone(tmp_path, pipeline):
     generated = invoke("generate", out, "--out", tmp_path / "p.jsonl", "--limit", "3", "--device", "cpu")
     assert generated.exit_code == 0, generated.output
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 3
+
+
+def test_discrete_prompt_run_end_to_end(tmp_path, pipeline):
+    _, data, _, _ = pipeline
+    out, preds = tmp_path / "pepler-d", tmp_path / "d.jsonl"
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--prompt", "discrete",
+                    "--epochs", "1", "--batch-size", "32", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == EXPECTED_RUN_FILES - {"prompt.safetensors"}
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["config"]["strategy"] == "fixed-prompt" and manifest["config"]["learning_rate"] == 1e-4
+    assert [s["trains"] for s in manifest["stages"]] == [["lm"]]
+    assert invoke("generate", out, "--out", preds, "--device", "cpu").exit_code == 0
+    scored = invoke("score", preds, "--data", data, "--json")
+    assert scored.exit_code == 0, scored.output
+
+
+@pytest.mark.parametrize("head", ["mf", "mlp"])
+def test_rating_heads_predict_ratings_that_score(tmp_path, pipeline, head):
+    _, data, _, _ = pipeline
+    out, preds = tmp_path / head, tmp_path / f"{head}.jsonl"
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--strategy", "joint",
+                    "--rating-head", head, "--rating-weight", "0.1", "--epochs", "1", "--batch-size", "32",
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["plugins"]["rating_head"]["package"] == "pepler-rating-heads"
+    assert manifest["stages"][0]["epochs"][0]["valid_rating_mse"] is not None
+    assert invoke("generate", out, "--out", preds, "--device", "cpu").exit_code == 0
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert all(isinstance(r["predicted_rating"], float) for r in rows)
+    scored = invoke("score", preds, "--data", data, "--json")
+    scores = json.loads(scored.stdout)
+    assert scores["rmse"] >= 0 and scores["mae"] >= 0
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "examples" / "configs"
+
+
+@pytest.mark.parametrize("variant", ["pepler", "pepler-d", "pepler-mf", "pepler-mlp", "prompt-only", "joint"])
+def test_every_paper_variant_config_trains_generates_and_scores(tmp_path, pipeline, variant):
+    _, data, _, _ = pipeline
+    out, preds = tmp_path / variant, tmp_path / f"{variant}.jsonl"
+    config = CONFIGS / f"{variant}.yaml"
+    result = invoke("train", "--config", config, "--data", data, "--out", out, "--backbone", "gpt2-tiny",
+                    "--epochs", "1", "--batch-size", "32", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    expected = yaml.safe_load(config.read_text())
+    assert manifest["config"]["prompt"] == expected["prompt"]
+    assert manifest["config"]["strategy"] == expected["strategy"]
+    assert manifest["config"]["rating_head"] == expected.get("rating-head")
+    assert invoke("generate", out, "--out", preds, "--device", "cpu", "--limit", "4").exit_code == 0
+    scored = invoke("score", preds, "--data", data, "--json")
+    assert scored.exit_code == 0, scored.output
+    assert ("rmse" in json.loads(scored.stdout)) == ("rating-head" in expected)

@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pepler_cli.errors import PeplerError, UsageError
 
-PromptKind = Literal["continuous"]
-Strategy = Literal["sequential", "prompt-only", "joint"]
+PromptKind = Literal["continuous", "discrete"]
+Strategy = Literal["sequential", "prompt-only", "joint", "fixed-prompt"]
+Decoding = Literal["greedy", "beam", "top-k", "top-p"]
+# The paper's learning rates: 1e-3 for the continuous prompt, 1e-4 for the discrete one.
+DEFAULT_LEARNING_RATE = {"continuous": 1e-3, "discrete": 1e-4}
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -26,10 +29,13 @@ class TrainConfig(BaseModel):
     data: Path = Field(description="Prepared dataset directory (made by `pepler prepare`).")
     split: int = Field(1, ge=1, le=5, description="Which of the dataset's five splits to train on.")
     out: Path = Field(description="Run directory to create (written atomically when training ends).")
-    prompt: PromptKind = Field("continuous", description="Prompt kind: continuous user/item vectors.")
-    strategy: Strategy = Field(
-        "sequential",
-        description="sequential: prompt only, then prompt+LM (PEPLER); prompt-only: LM frozen; joint: both.",
+    prompt: PromptKind = Field(
+        "continuous", description="continuous: learned user/item vectors (PEPLER); discrete: item features as words (PEPLER-D)."
+    )
+    strategy: Strategy | None = Field(
+        None,
+        description="sequential: prompt, then prompt+LM (continuous default); prompt-only: LM frozen; joint: both "
+        "from the start; fixed-prompt: LM only (discrete default).",
     )
     backbone: str = Field("gpt2", description="Backbone plugin name (see `pepler plugins`).")
     backbone_path: str | None = Field(
@@ -37,7 +43,9 @@ class TrainConfig(BaseModel):
     )
     rating_head: str | None = Field(None, description="Rating head plugin (mf, mlp) for recommendation as regularization.")
     rating_weight: float = Field(0.01, ge=0, description="λ: weight of the rating MSE in the loss (with --rating-head).")
-    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate (paper: 1e-3).")
+    learning_rate: float | None = Field(
+        None, gt=0, description="AdamW learning rate (default: the paper's 1e-3 continuous, 1e-4 discrete)."
+    )
     batch_size: int = Field(128, ge=1, description="Examples per batch (paper: 128).")
     epochs: int = Field(100, ge=1, description="Most epochs per stage; early stopping usually ends a stage first.")
     patience: int = Field(5, ge=1, description="Stop a stage after this many epochs without a better validation loss.")
@@ -47,9 +55,20 @@ class TrainConfig(BaseModel):
     overwrite: bool = Field(False, description="Replace an existing run directory (only after the new run is complete).")
 
     @model_validator(mode="after")
-    def _head_needs_weight(self) -> TrainConfig:
+    def _check_and_fill_defaults(self) -> TrainConfig:
+        from pepler_cli.training.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT
+
         if self.rating_head is None and "rating_weight" in self.model_fields_set and self.rating_weight > 0:
             raise ValueError("--rating-weight needs --rating-head")
+        if self.prompt == "discrete" and self.rating_head is not None:
+            raise ValueError("--rating-head needs the continuous prompt: the discrete prompt has no user/item vectors")
+        if self.strategy is None:
+            self.strategy = DEFAULT_STRATEGY[self.prompt]
+        if self.strategy not in STRATEGIES_OF_PROMPT[self.prompt]:
+            allowed = ", ".join(STRATEGIES_OF_PROMPT[self.prompt])
+            raise ValueError(f"--strategy {self.strategy} does not apply to the {self.prompt} prompt (use {allowed})")
+        if self.learning_rate is None:
+            self.learning_rate = DEFAULT_LEARNING_RATE[self.prompt]
         return self
 
 
@@ -64,6 +83,12 @@ class GenerateConfig(BaseModel):
     )
     out: Path = Field(description="Where to write the predictions (JSON lines).")
     max_tokens: int = Field(20, ge=1, le=512, description="Most tokens per explanation (paper: 20).")
+    decoding: Decoding = Field("greedy", description="greedy (the paper's), beam, top-k or top-p sampling.")
+    beams: int = Field(4, ge=1, le=64, description="Beam width for --decoding beam.")
+    top_k: int = Field(50, ge=1, description="Sample among the k most likely tokens (--decoding top-k).")
+    top_p: float = Field(0.9, gt=0, le=1, description="Sample from the smallest set of tokens with this much probability (--decoding top-p).")
+    temperature: float = Field(1.0, gt=0, description="Divide the logits by this before sampling.")
+    seed: int = Field(1111, description="Seed for sampling: the same seed gives the same explanations.")
     batch_size: int = Field(256, ge=1, description="Examples decoded together.")
     limit: int | None = Field(None, ge=1, description="Explain only the first N examples of the part.")
     device: Device = Field("auto", description="auto: cuda when available, else cpu.")

@@ -11,7 +11,7 @@ from pepler_cli.errors import PeplerError
 
 
 def generate_predictions(config: GenerateConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Decode explanations for ``config.split`` (train, validation or test) of the split and write preds.jsonl; returns a summary."""
+    """Explain ``config.split`` (train, validation or test) of a split; write preds.jsonl; return a summary."""
     from pepler_cli.data.prepared import load_prepared
     from pepler_cli.devices import resolve_device
     from pepler_cli.generation import DecodeOptions, decode_in_batches
@@ -31,18 +31,16 @@ def generate_predictions(config: GenerateConfig, progress: Callable[[int, int], 
     part = dict(zip(("train", "validation", "test"), dataset.splits[split_number]))[config.split]
     numbers = part[: config.limit] if config.limit else part
     records = [dataset.records[n] for n in numbers]
-    source = str(Path(data_path) / "records.jsonl")
-    users = [run.entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, records)]
-    items = [run.entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, records)]
+    inputs = _prompt_inputs(run, dataset, split_number, numbers, Path(data_path) / "records.jsonl")
 
     special = special_tokens(run.tokenizer)
-    options = DecodeOptions(max_tokens=config.max_tokens, batch_size=config.batch_size)
+    options = DecodeOptions.from_config(config)
     texts: list[str] = []
-    for ids in decode_in_batches(run.model, users, items, special.bos, special.eos, device, options):
+    for ids in decode_in_batches(run.model, inputs, special.bos, special.eos, device, options):
         texts.extend(run.tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False))
         if progress:
             progress(len(texts), len(records))
-    ratings = _predicted_ratings(run.model, users, items, device, config.batch_size)
+    ratings = _predicted_ratings(run.model, inputs.users.tolist(), inputs.items.tolist(), device, config.batch_size)
     predictions = [
         Prediction(
             user=r.user,
@@ -56,7 +54,28 @@ def generate_predictions(config: GenerateConfig, progress: Callable[[int, int], 
         for k, (r, text) in enumerate(zip(records, texts))
     ]
     write_predictions(config.out, predictions)
+    write_predictions_meta(config, run.path, run.manifest, data_path, dataset.fingerprint, split_number, len(predictions))
     return {"predictions": len(predictions), "out": str(config.out), "split_number": split_number, "split": config.split}
+
+
+def _prompt_inputs(run: Any, dataset: Any, split_number: int, numbers: list[int], source: Path) -> Any:
+    """Every example's prompt, on the host: ids for a continuous prompt, feature tokens for a discrete one."""
+    import torch
+
+    from pepler_cli.data.feature_prompts import FeatureIndex
+    from pepler_cli.modeling.batch import PromptInputs, pad_left
+    from pepler_cli.training.examples import discrete_prompt_ids, special_tokens
+
+    records = [dataset.records[n] for n in numbers]
+    users = [run.entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, records)]
+    items = [run.entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, records)]
+    inputs = PromptInputs(torch.tensor(users, dtype=torch.long), torch.tensor(items, dtype=torch.long))
+    if run.model.prompt_kind == "discrete" and records:
+        # Features come from the training part of the split only, as when the run was trained.
+        features = FeatureIndex.from_training(dataset.records, dataset.splits[split_number][0])
+        prompt_ids = discrete_prompt_ids(records, run.tokenizer, features)
+        inputs.prompt_tokens, inputs.prompt_mask = pad_left(prompt_ids, special_tokens(run.tokenizer).pad)
+    return inputs
 
 
 def _predicted_ratings(model: Any, users: list[int], items: list[int], device: Any, batch_size: int) -> list[float] | None:
@@ -71,3 +90,55 @@ def _predicted_ratings(model: Any, users: list[int], items: list[int], device: A
             i = torch.as_tensor(items[start : start + batch_size], device=device)
             out.extend(model.predict_ratings(u, i).float().cpu().tolist())
     return out
+
+
+def predictions_meta_path(predictions: Path) -> Path:
+    """``preds.jsonl`` → ``preds.meta.yaml``: where generate records what made the predictions."""
+    predictions = Path(predictions)
+    stem = predictions.name[: -len(".jsonl")] if predictions.name.endswith(".jsonl") else predictions.name
+    return predictions.with_name(f"{stem}.meta.yaml")
+
+
+def write_predictions_meta(
+    config: GenerateConfig,
+    run_path: Path,
+    run_manifest: dict[str, Any],
+    data_path: Path,
+    data_fingerprint: str,
+    split_number: int,
+    count: int,
+) -> None:
+    """The provenance of a preds.jsonl: run, dataset, split and decoding; `pepler score` carries it on."""
+    import shlex
+    import sys
+    from datetime import datetime, timezone
+
+    import yaml
+
+    import pepler_cli
+    from pepler_cli.fsutil import atomic_write_text, sha256_file
+
+    run_config = run_manifest.get("config", {})
+    meta = {
+        "format": "pepler-predictions-meta/1",
+        "pepler_version": pepler_cli.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["pepler", *sys.argv[1:]]),
+        "config": config.model_dump(mode="json"),
+        "run": {
+            "path": str(Path(run_path).resolve()),
+            "name": run_manifest.get("name"),
+            "prompt": run_config.get("prompt"),
+            "strategy": run_config.get("strategy"),
+            "rating_head": run_config.get("rating_head"),
+            "backbone": run_config.get("backbone"),
+        },
+        "dataset": {
+            "path": str(data_path),
+            "fingerprint": data_fingerprint,
+            "split_number": split_number,
+            "split": config.split,
+        },
+        "predictions": {"path": str(config.out), "count": count, "sha256": sha256_file(config.out)},
+    }
+    atomic_write_text(predictions_meta_path(config.out), yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
-    from pepler_cli.modeling.continuous import ContinuousPromptModel
+    from pepler_cli.modeling.base import PromptModel
     from pepler_cli.training.examples import EntityIndex
 
 RUN_FORMAT = "pepler-run/1"
@@ -38,7 +38,7 @@ TOKENIZER_DIR = "tokenizer"
 
 def write_run_files(
     directory: Path,
-    model: ContinuousPromptModel,
+    model: PromptModel,
     tokenizer: PreTrainedTokenizerBase,
     entities: EntityIndex,
     backbone_tuned: bool,
@@ -50,7 +50,8 @@ def write_run_files(
     from pepler_cli.plugins import get_backbone
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.prompt_state().items()}
-    save_file(tensors, str(directory / PROMPT_WEIGHTS), metadata={"format": RUN_FORMAT})
+    if tensors:  # a discrete prompt is words: nothing of its own to save
+        save_file(tensors, str(directory / PROMPT_WEIGHTS), metadata={"format": RUN_FORMAT})
     if backbone_tuned:
         get_backbone(manifest["config"]["backbone"]).save_tuned(model.lm, directory / BACKBONE_WEIGHTS)
         (directory / BACKBONE_CONFIG).write_text(model.lm.config.to_json_string(), encoding="utf-8")
@@ -102,7 +103,7 @@ def verify_files(run: Path, manifest: dict[str, Any]) -> None:
 class LoadedRun:
     path: Path
     manifest: dict[str, Any]
-    model: ContinuousPromptModel
+    model: PromptModel
     tokenizer: PreTrainedTokenizerBase
     entities: EntityIndex
 
@@ -111,9 +112,9 @@ def load_run(run: Path, device: torch.device) -> LoadedRun:
     """Rebuild the model of a finished run after checking every file's hash."""
     from safetensors.torch import load_file
 
-    from pepler_cli.modeling.continuous import ContinuousPromptModel
     from pepler_cli.plugins import get_backbone, get_rating_head
     from pepler_cli.training.examples import EntityIndex
+    from pepler_cli.training.run import build_model
 
     run = Path(run)
     manifest = read_manifest(run)
@@ -126,8 +127,9 @@ def load_run(run: Path, device: torch.device) -> LoadedRun:
     head = None
     if config.get("rating_head"):
         head = get_rating_head(config["rating_head"]).build(backbone.embedding_width(lm))
-    model = ContinuousPromptModel(lm, len(entities.users), len(entities.items), head)
-    model.load_prompt_state(load_file(str(run / PROMPT_WEIGHTS)))
+    model = build_model(config.get("prompt", "continuous"), lm, entities, head)
+    if (run / PROMPT_WEIGHTS).is_file():
+        model.load_prompt_state(load_file(str(run / PROMPT_WEIGHTS)))
     model.to(device)
     model.eval()
     return LoadedRun(run, manifest, model, tokenizer, entities)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from pepler_cli.cli.compare import compare_command
 from pepler_cli.cli.generate import generate_command
 from pepler_cli.cli.plugins import plugins_command
 from pepler_cli.cli.prepare import prepare_command
@@ -51,6 +52,7 @@ app.command("generate", help="Explain a split's (user, item) pairs with a traine
 app.command("score", help="Score predictions with the paper's metrics (BLEU, ROUGE, USR, FMR, FCR, DIV, RMSE, MAE).")(
     score_command
 )
+app.command("compare", help="Compare runs side by side with the paper's metrics, best values marked.")(compare_command)
 app.command("plugins", help="List the installed backbone and rating-head plugins.")(plugins_command)
 
 

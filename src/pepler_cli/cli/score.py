@@ -16,6 +16,7 @@ from pepler_cli.errors import PeplerError, UsageError
 
 if TYPE_CHECKING:
     from pepler_cli.predictions import Prediction
+    from pepler_cli.scores import Link
 
 # (key, label as in the paper's tables, what it means, how many decimals) in the paper's column order.
 _ROWS: tuple[tuple[str, str, str, int], ...] = (
@@ -90,12 +91,22 @@ def score_command(
             show_default=False,
         ),
     ] = None,
+    no_record: Annotated[
+        bool,
+        typer.Option(
+            "--no-record",
+            help="Do not record the scores in the run's manifest.yaml (they still link to the run in the "
+            "scores YAML).",
+        ),
+    ] = False,
 ) -> None:
     """Score generated explanations (and ratings) with the paper's metrics.
 
     BLEU-1/4, ROUGE-1/2/L (×100), USR, FMR, FCR, DIV and, with ratings, RMSE and MAE, as in the paper.
 
-    The scores are also written as YAML next to PREDICTIONS (see --out).
+    The scores are also written as YAML next to PREDICTIONS (see --out). When `pepler generate` left
+    <name>.meta.yaml beside PREDICTIONS and it matches them, the scores name the run and the decoding, and
+    are recorded in the run's manifest.yaml under `scores:` (see --no-record) for `pepler compare`.
     """
     if (data is None) == (features is None):
         raise UsageError("give exactly one of --data DIR or --features FILE")
@@ -107,8 +118,10 @@ def score_command(
     feature_path = data / "features.txt" if data is not None else features
     assert feature_path is not None  # exactly one of --data/--features was given
 
+    from pepler_cli.fsutil import sha256_file
     from pepler_cli.metrics.report import score_predictions
     from pepler_cli.predictions import read_predictions
+    from pepler_cli.scores import link_predictions, record_in_run, run_entry
 
     loaded = read_predictions(predictions)
     feature_set = read_feature_set(feature_path)
@@ -123,9 +136,25 @@ def score_command(
     rating_used = (
         None if clip_range is None else {"min": clip_range[0], "max": clip_range[1], "source": range_source}
     )
-    document = _scores_document(predictions, scores, features_used, rating_used)
+    predictions_sha256 = sha256_file(predictions)
+    linked = link_predictions(predictions, predictions_sha256)
+    for note in linked.notes:
+        _tell(note)
+    document = _scores_document(
+        predictions, predictions_sha256, scores, features_used, rating_used, linked.link
+    )
     out_path = out if out is not None else default_scores_path(predictions)
     _write_yaml(out_path, document)
+
+    recorded = None
+    if linked.link is not None and not no_record:
+        entry = run_entry(scores, predictions, predictions_sha256, out_path)
+        run_path = Path(linked.link.run["path"])
+        not_recorded = record_in_run(run_path, linked.link.key, entry, linked.link.run.get("name"))
+        if not_recorded is None:
+            recorded = f"recorded the scores in {run_path / 'manifest.yaml'} as {linked.link.key!r}"
+        else:
+            _tell(not_recorded)
 
     if as_json:
         import json
@@ -134,6 +163,8 @@ def score_command(
     else:
         _print_table(predictions, scores)
     _tell(f"wrote {out_path}")
+    if recorded:
+        _tell(recorded)
 
 
 def default_scores_path(predictions: Path) -> Path:
@@ -208,21 +239,37 @@ def _rating_range(
 
 
 def _scores_document(
-    predictions: Path, scores: dict[str, float], features: dict[str, Any], rating_range: dict[str, Any] | None
+    predictions: Path,
+    predictions_sha256: str,
+    scores: dict[str, float],
+    features: dict[str, Any],
+    rating_range: dict[str, Any] | None,
+    link: Link | None,
 ) -> dict[str, Any]:
-    """What scores.yaml holds: the scores and everything needed to tell which predictions and settings."""
-    from pepler_cli import __version__
-    from pepler_cli.fsutil import sha256_file
+    """What scores.yaml holds: the scores and everything needed to tell which predictions and settings.
 
-    return {
-        "format": "pepler-scores/1",
+    ``run`` and ``generation`` (from the predictions' meta sidecar) only when the sidecar matches them.
+    """
+    from pepler_cli import __version__
+    from pepler_cli.scores import SCORES_FORMAT
+
+    document: dict[str, Any] = {
+        "format": SCORES_FORMAT,
         "pepler_version": __version__,
-        "predictions": {"path": str(predictions), "sha256": sha256_file(predictions)},
-        "n": scores["n"],
-        "features": features,
-        "rating_range": rating_range,
-        "scores": {key: value for key, value in scores.items() if key != "n"},
+        "predictions": {"path": str(predictions), "sha256": predictions_sha256},
     }
+    if link is not None:
+        document["run"] = link.run
+        document["generation"] = link.generation
+    document.update(
+        {
+            "n": scores["n"],
+            "features": features,
+            "rating_range": rating_range,
+            "scores": {key: value for key, value in scores.items() if key != "n"},
+        }
+    )
+    return document
 
 
 def _write_yaml(path: Path, document: dict[str, Any]) -> None:

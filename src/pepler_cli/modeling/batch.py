@@ -1,4 +1,4 @@
-"""A batch of (user, item, explanation) examples as tensors, padded to its own longest sequence."""
+"""Batches of (user, item, explanation) examples as tensors, padded to their own longest sequence."""
 
 from __future__ import annotations
 
@@ -6,6 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import torch
+
+
+@dataclass
+class PromptInputs:
+    """What a prompt is built from: ids for the continuous prompt, left-padded tokens for the discrete one."""
+
+    users: torch.Tensor  # (B,) long
+    items: torch.Tensor  # (B,) long
+    prompt_tokens: torch.Tensor | None = None  # (B, P) long, left-padded
+    prompt_mask: torch.Tensor | None = None  # (B, P) bool, False on padding
+
+    def select(self, rows: torch.Tensor) -> PromptInputs:
+        return PromptInputs(
+            self.users[rows],
+            self.items[rows],
+            self.prompt_tokens[rows] if self.prompt_tokens is not None else None,
+            self.prompt_mask[rows] if self.prompt_mask is not None else None,
+        )
 
 
 @dataclass
@@ -17,6 +35,8 @@ class Batch:
     tokens: torch.Tensor  # (B, T) long
     token_mask: torch.Tensor  # (B, T) bool
     ratings: torch.Tensor  # (B,) float
+    prompt_tokens: torch.Tensor | None = None  # (B, P) long, left-padded (discrete prompt)
+    prompt_mask: torch.Tensor | None = None  # (B, P) bool
 
     def to(self, device: torch.device) -> Batch:
         """Move to ``device``; pinned host memory makes the copy asynchronous on CUDA."""
@@ -24,13 +44,38 @@ class Batch:
             return self
         moved = {}
         for field in fields(self):
-            value: torch.Tensor = getattr(self, field.name)
-            moved[field.name] = value.pin_memory().to(device, non_blocking=True)
+            value: torch.Tensor | None = getattr(self, field.name)
+            moved[field.name] = value.pin_memory().to(device, non_blocking=True) if value is not None else None
         return Batch(**moved)
 
     @property
     def size(self) -> int:
         return int(self.users.shape[0])
+
+    def prompt_inputs(self) -> PromptInputs:
+        return PromptInputs(self.users, self.items, self.prompt_tokens, self.prompt_mask)
+
+
+def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(ids) for ids in sequences)
+    tokens = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.bool)
+    for row, ids in enumerate(sequences):
+        tokens[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+        mask[row, : len(ids)] = True
+    return tokens, mask
+
+
+def pad_left(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left padding keeps every prompt's last token next to <bos>; the mask hides the padding."""
+    longest = max(max(len(ids) for ids in sequences), 1)
+    tokens = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.bool)
+    for row, ids in enumerate(sequences):
+        if ids:
+            tokens[row, longest - len(ids) :] = torch.as_tensor(ids, dtype=torch.long)
+            mask[row, longest - len(ids) :] = True
+    return tokens, mask
 
 
 def collate(
@@ -39,18 +84,17 @@ def collate(
     token_ids: Sequence[Sequence[int]],
     ratings: Sequence[float],
     pad_id: int,
+    prompt_ids: Sequence[Sequence[int]] | None = None,
 ) -> Batch:
     """Pad to the longest sequence of this batch only, never to the dataset's longest."""
-    longest = max(len(ids) for ids in token_ids)
-    tokens = torch.full((len(token_ids), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(token_ids), longest), dtype=torch.bool)
-    for row, ids in enumerate(token_ids):
-        tokens[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
-        mask[row, : len(ids)] = True
+    tokens, mask = pad_right(token_ids, pad_id)
+    prompt_tokens, prompt_mask = pad_left(prompt_ids, pad_id) if prompt_ids is not None else (None, None)
     return Batch(
         users=torch.as_tensor(users, dtype=torch.long),
         items=torch.as_tensor(items, dtype=torch.long),
         tokens=tokens,
         token_mask=mask,
         ratings=torch.as_tensor(ratings, dtype=torch.float32),
+        prompt_tokens=prompt_tokens,
+        prompt_mask=prompt_mask,
     )

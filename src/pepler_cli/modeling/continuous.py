@@ -1,44 +1,27 @@
 """PEPLER's continuous prompt (paper §3.3): a learned user vector and item vector before the words.
 
-The input to the LM is ``[u, i, <bos>, w_1 … w_n, <eos>]`` as embeddings; the loss is the negative
-log-likelihood of ``w_1 … w_n, <eos>`` only. The authors' code also scores the prediction of ``<bos>`` from the
-item vector; that token is always given, so pepler leaves it out of the loss.
+The input to the LM is ``[u, i, <bos>, w_1 … w_n, <eos>]`` as embeddings (``inputs_embeds``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pepler_cli.modeling.batch import Batch
-from pepler_cli.modeling.loss import linear_cross_entropy_sum
+from pepler_cli.modeling.base import PromptModel
+from pepler_cli.modeling.batch import PromptInputs
 
 # The authors initialise the prompt vectors from U(-0.1, 0.1).
 PROMPT_INIT_RANGE = 0.1
-PARAMETER_GROUPS = ("prompt", "rating_head", "lm")
 
 
-@dataclass
-class Losses:
-    """Sums, not means, so epoch averages weight every token and every rating equally."""
-
-    text_nll_sum: torch.Tensor
-    text_tokens: int
-    rating_se_sum: torch.Tensor | None
-    ratings: int
-
-
-class ContinuousPromptModel(nn.Module):
+class ContinuousPromptModel(PromptModel):
     prompt_kind = "continuous"
     prefix_length = 2
 
     def __init__(self, lm: nn.Module, n_users: int, n_items: int, rating_head: nn.Module | None = None) -> None:
-        super().__init__()
+        super().__init__(lm)
         width = int(lm.get_input_embeddings().embedding_dim)
-        self.lm = lm
         self.user_embeddings = nn.Embedding(n_users, width)
         self.item_embeddings = nn.Embedding(n_items, width)
         nn.init.uniform_(self.user_embeddings.weight, -PROMPT_INIT_RANGE, PROMPT_INIT_RANGE)
@@ -72,29 +55,10 @@ class ContinuousPromptModel(nn.Module):
         """(B, 2, width): the user vector then the item vector."""
         return torch.stack([self.user_embeddings(users), self.item_embeddings(items)], dim=1)
 
+    def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.prefix_embeddings(inputs.users, inputs.items), None
+
     def predict_ratings(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None:
         if self.rating_head is None:
             return None
         return self.rating_head(self.user_embeddings(users), self.item_embeddings(items))
-
-    def losses(self, batch: Batch) -> Losses:
-        prefix = self.prefix_embeddings(batch.users, batch.items)
-        words = self.lm.get_input_embeddings()(batch.tokens)
-        inputs = torch.cat([prefix, words], dim=1)
-        # Padding sits only at the right end, after every real token, so the causal mask alone keeps it out
-        # of every real token's attention; with no attention_mask SDPA can use its fused causal kernel.
-        hidden = self.lm.base_model(inputs_embeds=inputs, use_cache=False).last_hidden_state
-        # The hidden state at <bos> predicts w_1, …, at w_n predicts <eos>: positions P … P+T-2.
-        targets_mask = batch.token_mask[:, 1:]
-        predictors = hidden[:, self.prefix_length : -1][targets_mask]
-        targets = batch.tokens[:, 1:][targets_mask]
-        head = self.lm.get_output_embeddings()
-        if getattr(head, "bias", None) is not None:  # not GPT-2's case; keep such heads exact and simple
-            nll_sum = F.cross_entropy(head(predictors).float(), targets, reduction="sum")
-        else:
-            nll_sum = linear_cross_entropy_sum(predictors, head.weight, targets)
-        rating_se = None
-        if self.rating_head is not None:
-            predicted = self.predict_ratings(batch.users, batch.items)
-            rating_se = F.mse_loss(predicted.float(), batch.ratings, reduction="sum")
-        return Losses(nll_sum, int(targets.shape[0]), rating_se, batch.size)

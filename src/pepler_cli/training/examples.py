@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pepler_cli.data.feature_prompts import FeatureIndex, encode_prompts
 from pepler_cli.errors import PeplerError
 from pepler_cli.modeling.batch import Batch, collate
 
@@ -72,6 +73,7 @@ class Examples:
     items: list[int]
     token_ids: list[list[int]]
     ratings: list[float]
+    prompt_ids: list[list[int]] | None = None  # discrete prompts only
 
     def __len__(self) -> int:
         return len(self.users)
@@ -88,8 +90,12 @@ def encode_examples(
     tokenizer: PreTrainedTokenizerBase,
     entities: EntityIndex,
     source: str,
+    features: FeatureIndex | None = None,
 ) -> Examples:
-    """Tokenize the explanations of ``records[n] for n in numbers`` in one batched call."""
+    """Tokenize the explanations of ``records[n] for n in numbers`` in one batched call.
+
+    With ``features`` (a discrete prompt) each example also gets its prompt's token ids.
+    """
     special = special_tokens(tokenizer)
     chosen = [records[n] for n in numbers]
     encoded = tokenizer([r.text for r in chosen], add_special_tokens=False)["input_ids"] if chosen else []
@@ -99,7 +105,12 @@ def encode_examples(
         items=[entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, chosen)],
         token_ids=[[special.bos, *ids, special.eos] for ids in encoded],
         ratings=[float(r.rating) for r in chosen],
+        prompt_ids=discrete_prompt_ids(chosen, tokenizer, features) if features is not None else None,
     )
+
+
+def discrete_prompt_ids(records: Sequence, tokenizer: PreTrainedTokenizerBase, features: FeatureIndex) -> list[list[int]]:
+    return encode_prompts([features.prompt_text(r.user, r.item) for r in records], tokenizer)
 
 
 def iterate_batches(
@@ -120,6 +131,7 @@ def iterate_batches(
             [examples.token_ids[r] for r in rows],
             [examples.ratings[r] for r in rows],
             pad_id,
+            [examples.prompt_ids[r] for r in rows] if examples.prompt_ids is not None else None,
         )
 
 

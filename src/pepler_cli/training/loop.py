@@ -10,7 +10,7 @@ from typing import Protocol
 
 import torch
 
-from pepler_cli.modeling.continuous import ContinuousPromptModel, Losses
+from pepler_cli.modeling.base import Losses, PromptModel
 from pepler_cli.training.examples import Examples, batch_count, iterate_batches
 from pepler_cli.training.strategies import Stage
 
@@ -68,7 +68,7 @@ class SilentReporter:
     def epoch_finished(self, stage: Stage, record: EpochRecord) -> None: ...
 
 
-def set_trainable(model: ContinuousPromptModel, stage: Stage) -> list[torch.nn.Parameter]:
+def set_trainable(model: PromptModel, stage: Stage) -> list[torch.nn.Parameter]:
     trainable: list[torch.nn.Parameter] = []
     for group, parameters in model.parameter_groups().items():
         for parameter in parameters:
@@ -93,7 +93,7 @@ def objective(losses: Losses, rating_weight: float) -> torch.Tensor:
 
 
 def train_stage(
-    model: ContinuousPromptModel,
+    model: PromptModel,
     stage: Stage,
     train: Examples,
     valid: Examples,
@@ -102,8 +102,11 @@ def train_stage(
 ) -> StageRecord:
     trainable = set_trainable(model, stage)
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
+    # Name only the groups this model has: a run without a rating head trains no "rating_head".
+    groups = [g for g, params in model.parameter_groups().items() if g in stage.trains and params]
+    stage = Stage(stage.name, tuple(groups))
     reporter.stage_started(stage, sum(p.numel() for p in trainable))
-    record = StageRecord(stage.name, list(stage.trains))
+    record = StageRecord(stage.name, groups)
     best_state = snapshot(trainable)
     epochs_without_improvement = 0
     for epoch in range(1, options.max_epochs + 1):
@@ -141,7 +144,7 @@ def train_stage(
 
 
 def train_epoch(
-    model: ContinuousPromptModel,
+    model: PromptModel,
     stage: Stage,
     epoch: int,
     train: Examples,
@@ -173,7 +176,7 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: ContinuousPromptModel, examples: Examples, options: LoopOptions) -> dict[str, float]:
+def evaluate(model: PromptModel, examples: Examples, options: LoopOptions) -> dict[str, float]:
     """Token-weighted text loss, mean squared rating error and their λ-weighted total."""
     model.eval()
     nll = torch.zeros((), device=options.device)

@@ -17,7 +17,10 @@ from pepler_cli.data.prepared import load_prepared
 from pepler_cli.devices import resolve_device, use_bf16
 from pepler_cli.errors import PeplerError
 from pepler_cli.fsutil import atomic_directory
+from pepler_cli.data.feature_prompts import FeatureIndex
+from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.continuous import ContinuousPromptModel
+from pepler_cli.modeling.discrete import DiscretePromptModel
 from pepler_cli.plugins import get_backbone, get_rating_head, registry
 from pepler_cli.runs import RUN_FORMAT, write_run_files
 from pepler_cli.training.examples import EntityIndex, encode_examples, special_tokens
@@ -45,13 +48,15 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
     lm = backbone.load_model(config.backbone_path)
     entities = EntityIndex.from_records(dataset.records)
     head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin else None
-    model = ContinuousPromptModel(lm, len(entities.users), len(entities.items), head).to(device)
+    model = build_model(config.prompt, lm, entities, head).to(device)
 
     source = str(Path(config.data) / "records.jsonl")
-    train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source)
-    valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source)
+    features = FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
+    train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source, features)
+    valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source, features)
     if not len(train) or not len(valid):
         raise PeplerError(f"{config.data}: split {config.split} has an empty train or validation part")
+    assert config.learning_rate is not None and config.strategy is not None  # filled in by TrainConfig
     options = LoopOptions(
         learning_rate=config.learning_rate,
         batch_size=config.batch_size,
@@ -77,6 +82,12 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
         manifest = write_run_files(directory, model, tokenizer, entities, backbone_tuned, manifest)
     return manifest
+
+
+def build_model(prompt: str, lm: torch.nn.Module, entities: EntityIndex, head: torch.nn.Module | None) -> PromptModel:
+    if prompt == "discrete":
+        return DiscretePromptModel(lm)
+    return ContinuousPromptModel(lm, len(entities.users), len(entities.items), head)
 
 
 def _manifest(

@@ -1,0 +1,115 @@
+"""`pepler compare`: runs (or scores files) side by side in the paper's table layout, best values marked.
+
+Only typer, the standard library and pepler's tiny modules at the top; the table code loads inside.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from pepler_cli.cli.common import report_errors
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+@report_errors
+def compare_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RUN_OR_SCORES",
+            help="Run directories (their manifest's recorded scores, one row per entry) and/or scores YAML "
+            "files written by `pepler score`.",
+            show_default=False,
+        ),
+    ],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            metavar="KEY",
+            help="Which of a run's recorded scores to show, e.g. 'split 1 test' or 'split 1 test, beam 4'. "
+            "Default: every entry, one row each. Scores files are always shown.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="table: a table on stdout with the best values in bold green; markdown: best values in "
+            "**bold**; csv: numbers rounded as in the paper, empty cells for missing metrics; json: a list "
+            "of rows with every metric unrounded and the metrics each row is best at.",
+            case_sensitive=False,
+        ),
+    ] = OutputFormat.table,
+    all_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--all-metrics",
+            help="Also show USN, ROUGE-1/2 precision and recall and ROUGE-L, not only the paper's columns.",
+        ),
+    ] = False,
+) -> None:
+    """Compare runs side by side with the paper's metrics, best value of each column marked.
+
+    Columns: name, prompt, strategy, rating head, backbone, then BLEU-1, BLEU-4, USR, FMR, FCR, DIV, R1-F,
+    R2-F (the paper's order) and RMSE, MAE when a row has them. Lower is better for DIV, RMSE and MAE,
+    higher for the rest; ties are all marked; a missing value shows as '-'.
+    """
+    import json
+
+    from pepler_cli.comparison import (
+        load_rows,
+        metric_columns,
+        render_csv,
+        render_markdown,
+        rich_table,
+        to_json,
+    )
+
+    rows = load_rows(paths, key)
+    if output_format is OutputFormat.json:
+        typer.echo(json.dumps(to_json(rows), indent=2, ensure_ascii=False))
+        return
+    columns = metric_columns(rows, all_metrics)
+    if output_format is OutputFormat.markdown:
+        typer.echo(render_markdown(rows, columns), nl=False)
+    elif output_format is OutputFormat.csv:
+        typer.echo(render_csv(rows, columns), nl=False)
+    else:
+        _print_table(rich_table(rows, columns))
+
+
+def _print_table(table: Table) -> None:
+    """The table at its natural width: where the terminal is narrower, rich would squeeze the numbers into
+    ellipses, so the table is then printed whole and the terminal wraps its lines instead."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from pepler_cli.console import out_console
+
+    natural = Measurement.get(out_console, out_console.options.update_width(100_000), table).maximum
+    if natural <= out_console.width:
+        out_console.print(table)
+        return
+    wide = Console(
+        file=out_console.file,
+        width=natural,
+        color_system=out_console.color_system,  # type: ignore[arg-type]
+        force_terminal=out_console.is_terminal,
+        no_color=out_console.no_color,
+    )
+    wide.print(table, crop=False)

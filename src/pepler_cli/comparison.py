@@ -1,0 +1,369 @@
+"""``pepler compare``: runs side by side, one row each, in the layout of the paper's comparison table.
+
+A row comes from a run directory (one per entry of its manifest's ``scores:``, which ``pepler score``
+records) or from a scores YAML file (its ``run:`` block names the run; without one the file's name stands in).
+Columns: the run's name, prompt, strategy, rating head and backbone, then the metrics in the paper's order
+(BLEU-1, BLEU-4, USR, FMR, FCR, DIV, R1-F, R2-F; RMSE and MAE when a row has them). The best value of each
+metric column is marked: lowest for DIV, RMSE and MAE, highest for the rest, every row that ties, values
+compared as printed (rounded like the paper), rows without the metric left out.
+
+Renderers: a rich table, markdown, CSV and JSON. Only the standard library and pepler's small modules load at
+import; yaml and rich are imported where used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.scores import (
+    MANIFEST,
+    RUN_FORMAT,
+    SCORES_FORMAT,
+    load_yaml_mapping,
+    number_or_none,
+)
+
+UNKNOWN = "?"
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # as in scores.yaml and score_predictions
+    label: str  # as in the paper's tables
+    decimals: int
+    lower_is_better: bool = False
+
+    def format(self, value: float | None) -> str:
+        return MISSING if value is None else f"{value:.{self.decimals}f}"
+
+
+def _metric(key: str, label: str, decimals: int, lower: bool = False) -> Metric:
+    return Metric(key, label, decimals, lower)
+
+
+_BLEU = (_metric("bleu_1", "BLEU-1", 2), _metric("bleu_4", "BLEU-4", 2))
+_USR = _metric("usr", "USR", 4)
+_USN = _metric("usn", "USN", 0)
+_EXPLAINABILITY = (_metric("fmr", "FMR", 4), _metric("fcr", "FCR", 4), _metric("div", "DIV", 3, lower=True))
+_R1 = (_metric("rouge_1_precision", "R1-P", 2), _metric("rouge_1_recall", "R1-R", 2))
+_R1F = _metric("rouge_1_f", "R1-F", 2)
+_R2 = (_metric("rouge_2_precision", "R2-P", 2), _metric("rouge_2_recall", "R2-R", 2))
+_R2F = _metric("rouge_2_f", "R2-F", 2)
+_RL = (
+    _metric("rouge_l_precision", "RL-P", 2),
+    _metric("rouge_l_recall", "RL-R", 2),
+    _metric("rouge_l_f", "RL-F", 2),
+)
+RATING_METRICS = (_metric("rmse", "RMSE", 3, lower=True), _metric("mae", "MAE", 3, lower=True))
+
+# The paper's Table 5 columns, in its order; then everything pepler measures, for --all-metrics.
+PAPER_METRICS: tuple[Metric, ...] = (*_BLEU, _USR, *_EXPLAINABILITY, _R1F, _R2F)
+ALL_METRICS: tuple[Metric, ...] = (*_BLEU, _USR, _USN, *_EXPLAINABILITY, *_R1, _R1F, *_R2, _R2F, *_RL)
+METRIC_KEYS = frozenset(m.key for m in (*ALL_METRICS, *RATING_METRICS))
+
+DESCRIPTIVE_COLUMNS = (
+    ("name", "name"),
+    ("prompt", "prompt"),
+    ("strategy", "strategy"),
+    ("head", "head"),
+    ("backbone", "backbone"),
+)
+
+
+@dataclass
+class Row:
+    """One compared result: who made it, what it was measured on, and its metrics."""
+
+    name: str
+    prompt: str
+    strategy: str
+    head: str
+    backbone: str
+    key: str | None  # "split 1 test" etc.; None when unknown
+    source: str  # the run directory or scores file it was read from
+    kind: str  # "run" or "scores"
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def descriptive(self, column: str) -> str:
+        return str(getattr(self, column))
+
+
+def load_rows(paths: Sequence[Path], key: str | None = None) -> list[Row]:
+    """Rows for every argument of ``pepler compare``, in order; any unreadable argument is one PeplerError."""
+    if key is not None and not key.strip():
+        raise UsageError("--key: give a key such as 'split 1 test'")
+    rows: list[Row] = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise UsageError(f"{path}: no such run directory or scores file")
+        if path.is_dir():
+            rows.extend(_run_rows(path, key))
+        elif path.name == MANIFEST and _format_of(path) == RUN_FORMAT:
+            rows.extend(_run_rows(path.parent, key))
+        else:
+            rows.append(_scores_file_row(path))
+    return rows
+
+
+def _format_of(path: Path) -> Any:
+    return load_yaml_mapping(path, "YAML file").get("format")
+
+
+def _run_rows(run: Path, key: str | None) -> list[Row]:
+    manifest_path = run / MANIFEST
+    if not manifest_path.is_file():
+        raise PeplerError(f"{run}: neither a pepler run (no {MANIFEST}) nor a scores file")
+    manifest = load_yaml_mapping(manifest_path, "run manifest")
+    if manifest.get("format") != RUN_FORMAT:
+        raise PeplerError(
+            f"{manifest_path}: field 'format': expected {RUN_FORMAT!r}, got {manifest.get('format')!r}"
+        )
+    entries = manifest.get("scores")
+    if entries is None or entries == {}:
+        raise PeplerError(
+            f"{run}: the run has no scores yet; score its predictions with `pepler score PREDS --data DIR`"
+        )
+    if not isinstance(entries, dict):
+        raise PeplerError(f"{manifest_path}: field 'scores' must be a mapping of keys to scores")
+    if key is not None:
+        if key not in entries:
+            known = ", ".join(repr(str(k)) for k in entries)
+            raise PeplerError(f"{run}: no scores under --key {key!r} (it has {known})")
+        entries = {key: entries[key]}
+    config = manifest.get("config")
+    config = config if isinstance(config, dict) else {}
+    name = manifest.get("name")
+    rows = []
+    for entry_key, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise PeplerError(f"{manifest_path}: field 'scores.{entry_key}' must be a mapping of metrics")
+        rows.append(
+            Row(
+                name=str(name) if name not in (None, "") else run.name,
+                prompt=_text(config, "prompt"),
+                strategy=_text(config, "strategy"),
+                head=_head(config),
+                backbone=_text(config, "backbone"),
+                key=str(entry_key),
+                source=str(run),
+                kind="run",
+                scores=_metrics(entry, manifest_path, f"scores.{entry_key}"),
+            )
+        )
+    return rows
+
+
+def _scores_file_row(path: Path) -> Row:
+    document = load_yaml_mapping(path, "scores file")
+    document_format = document.get("format")
+    scores = document.get("scores")
+    if document_format != SCORES_FORMAT and not (document_format is None and isinstance(scores, dict)):
+        raise PeplerError(
+            f"{path}: neither a run directory nor a scores file "
+            f"(field 'format' is {document_format!r}, expected {SCORES_FORMAT!r})"
+        )
+    if not isinstance(scores, dict):
+        raise PeplerError(f"{path}: field 'scores' must be a mapping of metric names to numbers")
+    run = document.get("run")
+    generation = document.get("generation")
+    if run is not None and not isinstance(run, dict):
+        raise PeplerError(f"{path}: field 'run' must be a mapping")
+    key = generation.get("key") if isinstance(generation, dict) else None
+    if isinstance(run, dict):
+        name = run.get("name")
+        if name in (None, ""):
+            name = Path(run["path"]).name if isinstance(run.get("path"), str) else _stem(path)
+        descriptive = {
+            "prompt": _text(run, "prompt"),
+            "strategy": _text(run, "strategy"),
+            "head": _head(run),
+            "backbone": _text(run, "backbone"),
+        }
+    else:
+        name = _stem(path)
+        descriptive = dict.fromkeys(("prompt", "strategy", "head", "backbone"), UNKNOWN)
+    return Row(
+        name=str(name),
+        key=str(key) if key not in (None, "") else None,
+        source=str(path),
+        kind="scores",
+        scores=_metrics(scores, path, "scores"),
+        **descriptive,
+    )
+
+
+def _metrics(values: dict[str, Any], path: Path, field_name: str) -> dict[str, float]:
+    """The known metrics of a scores mapping; other keys (n, predictions, scored, ...) are not metrics."""
+    metrics = {}
+    for metric_key in sorted(METRIC_KEYS & set(values)):
+        value = number_or_none(values[metric_key], f"{path}: field '{field_name}.{metric_key}'")
+        if value is not None:
+            metrics[metric_key] = value
+    return metrics
+
+
+def _text(block: dict[str, Any], name: str) -> str:
+    value = block.get(name)
+    return UNKNOWN if value in (None, "") else str(value)
+
+
+def _head(block: dict[str, Any]) -> str:
+    """The rating head: '-' when the run has none (null), '?' when the block does not say."""
+    if "rating_head" not in block:
+        return UNKNOWN
+    value = block["rating_head"]
+    return MISSING if value in (None, "") else str(value)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".yaml", ".yml"):
+        name = name.removesuffix(suffix)
+    return name.removesuffix(".scores") or name
+
+
+# --- columns and best values -------------------------------------------------------------------------
+
+
+def metric_columns(rows: Sequence[Row], all_metrics: bool = False) -> list[Metric]:
+    """The metric columns to show: the paper's (or all), then RMSE and MAE if any row has them."""
+    columns = list(ALL_METRICS if all_metrics else PAPER_METRICS)
+    columns.extend(m for m in RATING_METRICS if any(m.key in row.scores for row in rows))
+    return columns
+
+
+def show_key_column(rows: Sequence[Row]) -> bool:
+    """The key column ("split 1 test") only when rows were measured on different things."""
+    return len({row.key for row in rows}) > 1
+
+
+def best_marks(rows: Sequence[Row], columns: Sequence[Metric]) -> list[set[str]]:
+    """For each row, the metric keys where it holds the best value (as printed) of at least two rows."""
+    marks: list[set[str]] = [set() for _ in rows]
+    for metric in columns:
+        shown = [
+            (index, round(row.scores[metric.key], metric.decimals))
+            for index, row in enumerate(rows)
+            if metric.key in row.scores and math.isfinite(row.scores[metric.key])
+        ]
+        if len(shown) < 2:
+            continue
+        values = [value for _, value in shown]
+        best = min(values) if metric.lower_is_better else max(values)
+        for index, value in shown:
+            if value == best:
+                marks[index].add(metric.key)
+    return marks
+
+
+# --- renderers --------------------------------------------------------------------------------------
+
+
+def _header(rows: Sequence[Row], columns: Sequence[Metric]) -> list[str]:
+    labels = [label for _, label in DESCRIPTIVE_COLUMNS]
+    if show_key_column(rows):
+        labels.append("key")
+    return labels + [m.label for m in columns]
+
+
+def _descriptive_cells(row: Row, with_key: bool) -> list[str]:
+    cells = [row.descriptive(column) for column, _ in DESCRIPTIVE_COLUMNS]
+    if with_key:
+        cells.append(row.key if row.key is not None else UNKNOWN)
+    return cells
+
+
+def render_markdown(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
+    """A GitHub-flavoured markdown table; best values in **bold**."""
+    with_key = show_key_column(rows)
+    header = _header(rows, columns)
+    descriptive_count = len(header) - len(columns)
+    lines = [
+        "| " + " | ".join(_md_escape(h) for h in header) + " |",
+        "|" + "|".join(["---"] * descriptive_count + ["---:"] * len(columns)) + "|",
+    ]
+    for row, marks in zip(rows, best_marks(rows, columns)):
+        cells = [_md_escape(c) for c in _descriptive_cells(row, with_key)]
+        for metric in columns:
+            text = metric.format(row.scores.get(metric.key))
+            cells.append(f"**{text}**" if metric.key in marks else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+
+
+def render_csv(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
+    """CSV with a header line; numbers rounded as in the paper, an empty cell where a metric is missing."""
+    import csv
+    import io
+
+    with_key = show_key_column(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_header(rows, columns))
+    for row in rows:
+        cells = _descriptive_cells(row, with_key)
+        for metric in columns:
+            value = row.scores.get(metric.key)
+            cells.append("" if value is None else metric.format(value))
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Every field of every row, all its metrics unrounded, and ``best``: the metrics where it is best.
+
+    Best is judged over every metric column (as with --all-metrics), whatever the table shows.
+    """
+    columns = [*ALL_METRICS, *RATING_METRICS]
+    order = [m.key for m in columns]
+    result = []
+    for row, marks in zip(rows, best_marks(rows, columns)):
+        result.append(
+            {
+                "name": row.name,
+                "prompt": row.prompt,
+                "strategy": row.strategy,
+                "head": row.head,
+                "backbone": row.backbone,
+                "key": row.key,
+                "source": row.source,
+                "kind": row.kind,
+                "scores": {k: row.scores[k] for k in order if k in row.scores},
+                "best": [k for k in order if k in marks],
+            }
+        )
+    return result
+
+
+def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Any:
+    """A rich Table; the best value of each metric column in bold green."""
+    from rich.table import Table
+    from rich.text import Text
+
+    with_key = show_key_column(rows)
+    table = Table(title_justify="left")
+    header = _header(rows, columns)
+    descriptive_count = len(header) - len(columns)
+    for label in header[:descriptive_count]:
+        table.add_column(label, overflow="fold")
+    for metric in columns:
+        arrow = "↓" if metric.lower_is_better else "↑"
+        table.add_column(f"{metric.label} {arrow}", justify="right", no_wrap=True)
+    for row, marks in zip(rows, best_marks(rows, columns)):
+        cells = [Text(c) for c in _descriptive_cells(row, with_key)]
+        for metric in columns:
+            text = metric.format(row.scores.get(metric.key))
+            cells.append(Text(text, style="bold green" if metric.key in marks else ""))
+        table.add_row(*cells)
+    return table

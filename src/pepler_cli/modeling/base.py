@@ -1,0 +1,88 @@
+"""What every prompt kind shares: a prefix of embeddings before ``<bos> words <eos>``, and the loss.
+
+The loss is the negative log-likelihood of the explanation's words and ``<eos>`` only. The authors' code also
+scores the prediction of ``<bos>`` from the prompt; that token is always given, so pepler leaves it out.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pepler_cli.modeling.batch import Batch, PromptInputs
+from pepler_cli.modeling.loss import linear_cross_entropy_sum
+
+
+@dataclass
+class Losses:
+    """Sums, not means, so epoch averages weight every token and every rating equally."""
+
+    text_nll_sum: torch.Tensor
+    text_tokens: int
+    rating_se_sum: torch.Tensor | None
+    ratings: int
+
+
+def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip padding, so a left-padded prompt starts at position 0 like an unpadded one."""
+    return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+class PromptModel(nn.Module, ABC):
+    """A causal LM behind a prompt; subclasses say how the prompt is made."""
+
+    prompt_kind = ""
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+        self.rating_head: nn.Module | None = None
+
+    @abstractmethod
+    def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, P, width) prompt embeddings and a (B, P) mask, or None when nothing is padded."""
+
+    @abstractmethod
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by group ("prompt", "rating_head", "lm"): what a tuning stage may train."""
+
+    def prompt_state(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_prompt_state(self, state: dict[str, torch.Tensor]) -> None:
+        return None
+
+    def predict_ratings(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def losses(self, batch: Batch) -> Losses:
+        prefix, prefix_mask = self.prefix(batch.prompt_inputs())
+        words = self.lm.get_input_embeddings()(batch.tokens)
+        inputs = torch.cat([prefix.to(words.dtype), words], dim=1)
+        if prefix_mask is None:
+            # Padding sits only at the right end, after every real token, so the causal mask alone keeps it
+            # out of every real token's attention; with no attention_mask SDPA can use its fused causal kernel.
+            hidden = self.lm.base_model(inputs_embeds=inputs, use_cache=False).last_hidden_state
+        else:
+            mask = torch.cat([prefix_mask, batch.token_mask], dim=1)
+            hidden = self.lm.base_model(
+                inputs_embeds=inputs, attention_mask=mask.long(), position_ids=positions_from_mask(mask), use_cache=False
+            ).last_hidden_state
+        # The hidden state at <bos> predicts w_1, …, at w_n predicts <eos>: positions P … P+T-2.
+        targets_mask = batch.token_mask[:, 1:]
+        predictors = hidden[:, prefix.shape[1] : -1][targets_mask]
+        targets = batch.tokens[:, 1:][targets_mask]
+        head = self.lm.get_output_embeddings()
+        if getattr(head, "bias", None) is not None:  # not GPT-2's case; keep such heads exact and simple
+            nll_sum = F.cross_entropy(head(predictors).float(), targets, reduction="sum")
+        else:
+            nll_sum = linear_cross_entropy_sum(predictors, head.weight, targets)
+        rating_se = None
+        predicted = self.predict_ratings(batch.users, batch.items)
+        if predicted is not None:
+            rating_se = F.mse_loss(predicted.float(), batch.ratings, reduction="sum")
+        return Losses(nll_sum, int(targets.shape[0]), rating_se, batch.size)
