@@ -85,3 +85,20 @@ def test_chunked_linear_cross_entropy_matches_the_plain_one(monkeypatch):
     assert hidden.grad is not None and frozen.grad is None
     with torch.no_grad():
         assert torch.allclose(loss.linear_cross_entropy_sum(hidden, weight, targets), plain, atol=1e-4)
+
+
+def test_length_buckets_keep_every_example_once_and_reduce_padding():
+    from pepler_cli.training.examples import Examples, batch_rows
+
+    lengths = [3 + (7 * k) % 17 for k in range(400)]
+    examples = Examples(list(range(400)), [0] * 400, [0] * 400, [[EOS] * n for n in lengths], [1.0] * 400)
+
+    def padded(rows):
+        return sum(max(lengths[r] for r in batch) * len(batch) for batch in rows)
+
+    plain = batch_rows(examples, 16, torch.Generator().manual_seed(1), by_length=False)
+    bucketed = batch_rows(examples, 16, torch.Generator().manual_seed(1), by_length=True)
+    assert sorted(r for b in bucketed for r in b) == list(range(400))
+    assert padded(bucketed) < padded(plain)
+    again = batch_rows(examples, 16, torch.Generator().manual_seed(1), by_length=True)
+    assert again == bucketed

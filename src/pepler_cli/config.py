@@ -50,6 +50,9 @@ class TrainConfig(BaseModel):
     epochs: int = Field(100, ge=1, description="Most epochs per stage; early stopping usually ends a stage first.")
     patience: int = Field(5, ge=1, description="Stop a stage after this many epochs without a better validation loss.")
     seed: int = Field(1111, description="Random seed: same seed, same data, same run.")
+    bucket_by_length: bool = Field(
+        False, description="Batch explanations of similar length together (less padding; batches differ from the paper's)."
+    )
     device: Device = Field("auto", description="auto: cuda when available, else cpu.")
     precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA when supported, fp32 on CPU.")
     overwrite: bool = Field(False, description="Replace an existing run directory (only after the new run is complete).")

@@ -31,6 +31,9 @@ def train_command(
     epochs: Optional[int] = typer.Option(None, "--epochs", help=_help("epochs")),
     patience: Optional[int] = typer.Option(None, "--patience", help=_help("patience")),
     seed: Optional[int] = typer.Option(None, "--seed", help=_help("seed")),
+    bucket_by_length: Optional[bool] = typer.Option(
+        None, "--bucket-by-length/--no-bucket-by-length", help=_help("bucket_by_length")
+    ),
     device: Optional[str] = typer.Option(None, "--device", help=_help("device")),
     precision: Optional[str] = typer.Option(None, "--precision", help=_help("precision")),
     overwrite: bool = typer.Option(False, "--overwrite", help=_help("overwrite")),

@@ -91,14 +91,20 @@ def encode_examples(
     entities: EntityIndex,
     source: str,
     features: FeatureIndex | None = None,
+    token_ids: Sequence[list[int]] | None = None,
 ) -> Examples:
-    """Tokenize the explanations of ``records[n] for n in numbers`` in one batched call.
+    """The examples ``records[n] for n in numbers``, explanations wrapped in <bos> … <eos>.
 
-    With ``features`` (a discrete prompt) each example also gets its prompt's token ids.
+    ``token_ids`` are every record's explanation ids already computed (the cache of ``token_cache``);
+    without them the chosen explanations are tokenized in one batched call. With ``features`` (a discrete
+    prompt) each example also gets its prompt's token ids.
     """
     special = special_tokens(tokenizer)
     chosen = [records[n] for n in numbers]
-    encoded = tokenizer([r.text for r in chosen], add_special_tokens=False)["input_ids"] if chosen else []
+    if token_ids is not None:
+        encoded = [token_ids[n] for n in numbers]
+    else:
+        encoded = tokenizer([r.text for r in chosen], add_special_tokens=False)["input_ids"] if chosen else []
     return Examples(
         record_numbers=list(numbers),
         users=[entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, chosen)],
@@ -113,18 +119,36 @@ def discrete_prompt_ids(records: Sequence, tokenizer: PreTrainedTokenizerBase, f
     return encode_prompts([features.prompt_text(r.user, r.item) for r in records], tokenizer)
 
 
+# Length bucketing sorts this many batches' worth of shuffled examples at a time: batches of similar lengths,
+# while an epoch's order stays random.
+BUCKET_POOL_BATCHES = 50
+
+
+def batch_rows(examples: Examples, batch_size: int, generator: torch.Generator | None, by_length: bool) -> list[list[int]]:
+    """Rows of each batch: in order (no generator), shuffled, or shuffled within length buckets."""
+    count = len(examples)
+    if generator is None:
+        return [list(range(s, min(s + batch_size, count))) for s in range(0, count, batch_size)]
+    order = torch.randperm(count, generator=generator).tolist()
+    if not by_length:
+        return [order[s : s + batch_size] for s in range(0, count, batch_size)]
+    pool = batch_size * BUCKET_POOL_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, count, pool):
+        chunk = sorted(order[start : start + pool], key=lambda row: len(examples.token_ids[row]))
+        batches.extend(chunk[s : s + batch_size] for s in range(0, len(chunk), batch_size))
+    return [batches[k] for k in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def iterate_batches(
     examples: Examples,
     batch_size: int,
     pad_id: int,
     generator: torch.Generator | None = None,
+    by_length: bool = False,
 ) -> Iterator[Batch]:
     """Batches in a random order (when ``generator`` is given) or in order, each padded to its own longest."""
-    count = len(examples)
-    order = torch.randperm(count, generator=generator).tolist() if generator is not None else range(count)
-    order = list(order)
-    for start in range(0, count, batch_size):
-        rows = order[start : start + batch_size]
+    for rows in batch_rows(examples, batch_size, generator, by_length):
         yield collate(
             [examples.users[r] for r in rows],
             [examples.items[r] for r in rows],

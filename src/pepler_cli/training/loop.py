@@ -29,6 +29,7 @@ class LoopOptions:
     device: torch.device
     bf16: bool
     pad_id: int
+    bucket_by_length: bool = False
 
 
 @dataclass
@@ -158,7 +159,7 @@ def train_epoch(
     loss_sum = torch.zeros((), device=options.device)
     steps = 0
     tokens_since_report = 0
-    for batch in iterate_batches(train, options.batch_size, options.pad_id, generator):
+    for batch in iterate_batches(train, options.batch_size, options.pad_id, generator, options.bucket_by_length):
         tokens_since_report += int(batch.token_mask.sum()) - batch.size  # counted on the host copy
         batch = batch.to(options.device)
         with autocast(options):

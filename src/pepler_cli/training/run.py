@@ -26,6 +26,7 @@ from pepler_cli.runs import RUN_FORMAT, write_run_files
 from pepler_cli.training.examples import EntityIndex, encode_examples, special_tokens
 from pepler_cli.training.loop import LoopOptions, Reporter, StageRecord, train_stage
 from pepler_cli.training.strategies import stages_of
+from pepler_cli.training.token_cache import explanation_token_ids
 
 
 def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str, Any]:
@@ -52,8 +53,9 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
 
     source = str(Path(config.data) / "records.jsonl")
     features = FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
-    train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source, features)
-    valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source, features)
+    token_ids = explanation_token_ids(dataset, tokenizer)
+    train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source, features, token_ids)
+    valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source, features, token_ids)
     if not len(train) or not len(valid):
         raise PeplerError(f"{config.data}: split {config.split} has an empty train or validation part")
     assert config.learning_rate is not None and config.strategy is not None  # filled in by TrainConfig
@@ -67,6 +69,7 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
         device=device,
         bf16=bf16,
         pad_id=special_tokens(tokenizer).pad,
+        bucket_by_length=config.bucket_by_length,
     )
     stages = stages_of(config.strategy)
     records: list[StageRecord] = [train_stage(model, s, train, valid, options, reporter) for s in stages]
