@@ -20,6 +20,22 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def read_user_text(path: Path, what: str) -> str:
+    """A user's text file, or a PeplerError that names it and says what is wrong in one line."""
+    from pepler_cli.errors import PeplerError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PeplerError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise PeplerError(f"{path}: is a directory, not a {what}") from None
+    except UnicodeDecodeError as error:
+        raise PeplerError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a sibling temporary file, then rename it over ``path``."""
     path = Path(path)

@@ -64,16 +64,9 @@ def load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """A YAML file that must hold a mapping; any problem is one PeplerError line naming ``path``."""
     import yaml
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PeplerError(f"{path}: no such {what}") from None
-    except IsADirectoryError:
-        raise PeplerError(f"{path}: is a directory, not a {what}") from None
-    except UnicodeDecodeError as error:
-        raise PeplerError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
+    from pepler_cli.fsutil import read_user_text
+
+    text = read_user_text(Path(path), what)
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -175,14 +175,9 @@ def default_scores_path(predictions: Path) -> Path:
 
 def read_feature_set(path: Path) -> set[str]:
     """The features of ``path``, one a line; blank lines are ignored."""
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        raise PeplerError(f"{path}: no such feature file") from None
-    except UnicodeDecodeError as error:
-        raise PeplerError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
+    from pepler_cli.fsutil import read_user_text
+
+    lines = read_user_text(path, "feature file").split("\n")
     feature_set = {line.strip() for line in lines} - {""}
     if not feature_set:
         raise PeplerError(f"{path}: contains no features")
