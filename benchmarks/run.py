@@ -5,7 +5,9 @@
 Each benchmark runs as its own process with this interpreter (they are also runnable alone:
 ``python benchmarks/bench_<name>.py [--quick]``), writing ``results/<name>.json``; ``--quick`` runs small
 inputs into ``results/quick/`` and judges no target. The suite's own timings go to ``results/suite.json``.
-Exits non-zero when any benchmark failed (an equality assertion, say); the others still run.
+Exits non-zero when any benchmark failed (an equality assertion, say); the others still run. ``--only`` and
+``--skip`` rerun some benchmarks and update the previous suite record; the summary is always rebuilt from
+every result file in the folder.
 ``bash benchmarks/run.sh`` first makes the .venv (scripts/setup.sh) and installs benchmarks/requirements.txt.
 """
 
@@ -42,10 +44,39 @@ def semeval_data() -> Path:
     return shared / "data" / "semeval2014-absa"
 
 
+def merged_with_previous(path: Path, suite: dict) -> dict:
+    """A partial run (--only/--skip) updates the previous suite record instead of replacing it: the
+    benchmarks it ran are replaced, the others kept, and the total is the sum of the per-benchmark times."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return suite
+    if previous.get("quick") != suite["quick"]:
+        return suite
+    benchmarks = {**previous.get("benchmarks", {}), **suite["benchmarks"]}
+    rerun = previous.get("rerun", []) + [
+        {
+            "started": suite["started"],
+            "benchmarks": list(suite["benchmarks"]),
+            "load_average_at_start": suite["load_average_at_start"],
+        }
+    ]
+    return {
+        **previous,
+        "benchmarks": {name: benchmarks[name] for name in BENCHMARKS if name in benchmarks},
+        "total_seconds": round(sum(info["seconds"] for info in benchmarks.values()), 1),
+        "rerun": rerun,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small smoke run into results/quick (minutes)")
-    p.add_argument("--only", default="", help="comma-separated benchmark names to run")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated benchmark names to run (updates the previous suite record)",
+    )
     p.add_argument("--skip", default="", help="comma-separated benchmark names to leave out")
     args = p.parse_args(argv)
     only = {n for n in args.only.split(",") if n}
@@ -96,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     suite["total_seconds"] = round(time.perf_counter() - started, 1)
+    if only or skip:
+        suite = merged_with_previous(results / "suite.json", suite)
     (results / "suite.json").write_text(json.dumps(suite, indent=2) + "\n", encoding="utf-8")
     report.write(results)
     failed = [n for n, info in suite["benchmarks"].items() if info["returncode"]]
