@@ -4,7 +4,7 @@
 
 Without CUDA it records ``"skipped": "no CUDA"`` and exits 0. With CUDA: a randomly initialised model of
 GPT-2 small's shape (12 layers, width 768, 124M parameters, seeded) behind PEPLER's continuous prompt,
-split 1's training part of the bundled Amazon dataset, batches of 128, AdamW, bf16 autocast, and
+split 1's training part of the bundled Amazon dataset, batches of 128, fused AdamW, bf16 autocast, and
 ``pepler_cli.training.loop.train_epoch`` (the step ``pepler train --device cuda`` runs): one warm-up
 epoch, then the median of three timed epochs (synchronised).
 
@@ -82,7 +82,13 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
     from pepler_cli.modeling.continuous import ContinuousPromptModel
     from pepler_cli.plugins import get_backbone
     from pepler_cli.training.examples import EntityIndex, encode_examples, special_tokens
-    from pepler_cli.training.loop import LoopOptions, SilentReporter, set_trainable, train_epoch
+    from pepler_cli.training.loop import (
+        LoopOptions,
+        SilentReporter,
+        make_optimizer,
+        set_trainable,
+        train_epoch,
+    )
     from pepler_cli.training.strategies import FULL_STAGE
 
     device = torch.device("cpu" if force_cpu else "cuda")
@@ -99,7 +105,7 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
         device
     )
     trainable = set_trainable(model, FULL_STAGE)
-    optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+    optimizer = make_optimizer(trainable, 1e-3)  # fused AdamW, as `pepler train` uses
     options = LoopOptions(
         learning_rate=1e-3,
         batch_size=128,

@@ -87,6 +87,31 @@ def test_chunked_linear_cross_entropy_matches_the_plain_one(monkeypatch):
         assert torch.allclose(loss.linear_cross_entropy_sum(hidden, weight, targets), plain, atol=1e-4)
 
 
+def test_chunked_cross_entropy_under_bf16_autocast_stays_close_to_fp32(monkeypatch):
+    """The CUDA path (bf16 products, fp32 softmax), exercised with CPU autocast."""
+    import pepler_cli.modeling.loss as loss
+
+    monkeypatch.setattr(loss, "CHUNK_ROWS", 8)
+    torch.manual_seed(4)
+    hidden = torch.randn(20, 16, requires_grad=True)
+    weight = (torch.randn(40, 16) * 0.3).requires_grad_()
+    targets = torch.randint(0, 40, (20,))
+    plain = F.cross_entropy(hidden @ weight.T, targets, reduction="sum")
+    plain.backward()
+    plain_grads = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = loss.linear_cross_entropy_sum(hidden, weight, targets)
+        with torch.no_grad():
+            evaluated = loss.linear_cross_entropy_sum(hidden, weight, targets)
+    fused.backward()
+    assert fused.dtype == evaluated.dtype == torch.float32
+    assert torch.allclose(fused, plain, rtol=2e-2) and torch.allclose(evaluated, plain, rtol=2e-2)
+    assert hidden.grad.dtype == weight.grad.dtype == torch.float32
+    assert torch.allclose(hidden.grad, plain_grads[0], atol=5e-2)
+    assert torch.allclose(weight.grad, plain_grads[1], atol=5e-2)
+
+
 def test_length_buckets_keep_every_example_once_and_reduce_padding():
     from pepler_cli.training.examples import Examples, batch_rows
 

@@ -55,7 +55,16 @@ class TrainConfig(BaseModel):
     )
     device: Device = Field("auto", description="auto: cuda when available, else cpu.")
     precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA when supported, fp32 on CPU.")
-    overwrite: bool = Field(False, description="Replace an existing run directory (only after the new run is complete).")
+    overwrite: bool = Field(
+        False,
+        description="Replace an existing run directory (only after the new run is complete) and discard an "
+        "interrupted run's checkpoint.",
+    )
+    resume: bool = Field(
+        False,
+        description="Continue an interrupted run from its checkpoint (<out>.checkpoint, saved after every epoch) "
+        "with the same options; starts afresh when there is none.",
+    )
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:

@@ -37,13 +37,15 @@ def train_command(
     device: Optional[str] = typer.Option(None, "--device", help=_help("device")),
     precision: Optional[str] = typer.Option(None, "--precision", help=_help("precision")),
     overwrite: bool = typer.Option(False, "--overwrite", help=_help("overwrite")),
+    resume: bool = typer.Option(False, "--resume", help=_help("resume")),
     config_file: Optional[Path] = typer.Option(
         None, "--config", help="YAML file of options (keys as the flag names); flags given here override it."
     ),
 ) -> None:
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
-    flags["overwrite"] = overwrite or None
+    flags["overwrite"] = overwrite or None  # unset flags leave a config file's value alone
+    flags["resume"] = resume or None
 
     import shlex
     import sys
@@ -51,12 +53,23 @@ def train_command(
     from pepler_cli.cli.progress import TrainingProgress
     from pepler_cli.config import resolve
     from pepler_cli.console import err_console
+    from pepler_cli.training.checkpoint import checkpoint_dir
     from pepler_cli.training.run import train_run
 
     config = resolve(TrainConfig, config_file, flags)
     command = shlex.join(["pepler", *sys.argv[1:]])
-    with TrainingProgress(err_console) as reporter:
-        manifest = train_run(config, command, reporter)
+    try:
+        with TrainingProgress(err_console) as reporter:
+            manifest = train_run(config, command, reporter)
+    except KeyboardInterrupt:
+        checkpoint = checkpoint_dir(config.out)
+        if not checkpoint.exists():
+            raise  # nothing finished yet: the usual message
+        err_console.print(
+            f"[bold red]interrupted[/]: the last finished epoch is saved in {checkpoint}; run the same command "
+            "with --resume to continue"
+        )
+        raise typer.Exit(code=130) from None
     for stage in manifest["stages"]:
         err_console.print(
             f"stage [bold]{stage['name']}[/]: best epoch {stage['best_epoch']}, "

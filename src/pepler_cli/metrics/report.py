@@ -47,8 +47,9 @@ def _normalize_all(texts: list[str]) -> list[list[str]]:
 
 
 def _text_scores(references: list[list[str]], generated: list[list[str]]) -> dict[str, float]:
-    bleu = text.bleu_statistics(references, generated, max_order=4)
-    scores = {"bleu_1": bleu.bleu(1), "bleu_4": bleu.bleu(4), **text.rouge_scores(references, generated)}
+    index = text.TextIndex(max_order=4)  # shared: BLEU and ROUGE look at the same distinct texts
+    bleu = text.bleu_statistics(references, generated, max_order=4, index=index)
+    scores = {"bleu_1": bleu.bleu(1), "bleu_4": bleu.bleu(4), **text.rouge_scores(references, generated, index)}
     return {key: 100.0 * value for key, value in scores.items()}
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import chain, pairwise
+from itertools import chain, groupby, pairwise
 
 from pepler_cli.errors import PeplerError
 
@@ -20,6 +21,45 @@ Tokens = Sequence[str]
 def _ngrams(tokens: Tokens, max_order: int) -> Counter[tuple[str, ...]]:
     """Counts of every n-gram of orders 1..max_order together; a key's length is its order."""
     return Counter(chain.from_iterable(zip(*(tokens[i:] for i in range(n))) for n in range(1, max_order + 1)))
+
+
+def _ngrams_within(tokens: Tokens, vocabulary: AbstractSet[str], max_order: int) -> Counter[tuple[str, ...]]:
+    """Counts of the n-grams made only of ``vocabulary``'s words: the only ones that can match a hypothesis
+    with that vocabulary. They lie inside the runs of such words, usually a few short ones."""
+    runs = [tuple(run) for inside, run in groupby(tokens, vocabulary.__contains__) if inside]
+    return Counter(
+        chain.from_iterable(zip(*(run[i:] for i in range(n))) for run in runs for n in range(1, max_order + 1))
+    )
+
+
+class TextIndex:
+    """Per distinct token list, what BLEU and ROUGE need of it, computed once.
+
+    Generated explanations repeat a lot (the paper's USR is 0.06-0.29), so most of them are counted once for
+    the whole corpus instead of once per pair; the per-pair work is then set intersections done in C.
+    """
+
+    def __init__(self, max_order: int = 4) -> None:
+        self.max_order = max_order
+        self._ngram_counts: dict[tuple[str, ...], tuple[frozenset[str], Counter[tuple[str, ...]]]] = {}
+        self._rouge_sets: dict[tuple[str, ...], tuple[frozenset[str], frozenset[tuple[str, str]]]] = {}
+
+    def ngram_counts(self, tokens: Tokens) -> tuple[frozenset[str], Counter[tuple[str, ...]]]:
+        """The distinct words and the counts of every n-gram of orders 1..max_order (BLEU's clipped counts)."""
+        key = tuple(tokens)
+        counts = self._ngram_counts.get(key)
+        if counts is None:
+            counts = self._ngram_counts[key] = (frozenset(key), _ngrams(key, self.max_order))
+        return counts
+
+    def rouge_sets(self, tokens: Tokens) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The distinct unigrams and bigrams ROUGE-1/2 compare (an empty text is one empty-string token)."""
+        key = tuple(tokens)
+        sets = self._rouge_sets.get(key)
+        if sets is None:
+            words = _rouge_tokens(key)
+            sets = self._rouge_sets[key] = (frozenset(words), frozenset(pairwise(words)))
+        return sets
 
 
 @dataclass(frozen=True)
@@ -48,24 +88,30 @@ class BleuStatistics:
 
 
 def bleu_statistics(
-    references: Sequence[Tokens], hypotheses: Sequence[Tokens], max_order: int = 4
+    references: Sequence[Tokens], hypotheses: Sequence[Tokens], max_order: int = 4, index: TextIndex | None = None
 ) -> BleuStatistics:
     """Count clipped n-gram matches over the corpus (one reference per hypothesis)."""
+    if index is None or index.max_order < max_order:
+        index = TextIndex(max_order)
     matches = [0] * max_order
-    possible = [0] * max_order
-    reference_length = hypothesis_length = 0
+    reference_length = 0
+    hypothesis_lengths: list[int] = []
     for reference, hypothesis in zip(references, hypotheses, strict=True):
         reference_length += len(reference)
-        hypothesis_length += len(hypothesis)
-        for n in range(1, min(max_order, len(hypothesis)) + 1):
-            possible[n - 1] += len(hypothesis) - n + 1
-        if set(reference).isdisjoint(hypothesis):  # no shared token, no shared n-gram: skip the counting
+        hypothesis_lengths.append(len(hypothesis))
+        vocabulary, hypothesis_counts = index.ngram_counts(hypothesis)
+        if vocabulary.isdisjoint(reference):  # no shared token, no shared n-gram
             continue
-        reference_counts = _ngrams(reference, max_order)
-        hypothesis_counts = _ngrams(hypothesis, max_order)
-        # Only n-grams on both sides can match; the key intersection is computed in C, not looped over here.
+        # Generated texts repeat, so their counts come from the index; a reference is usually seen once, so
+        # only its n-grams that could match are counted.
+        reference_counts = _ngrams_within(reference, vocabulary, max_order)
         for gram in hypothesis_counts.keys() & reference_counts.keys():
-            matches[len(gram) - 1] += min(hypothesis_counts[gram], reference_counts[gram])
+            if len(gram) <= max_order:
+                matches[len(gram) - 1] += min(hypothesis_counts[gram], reference_counts[gram])
+    # A hypothesis of length c has c - n + 1 n-grams of order n (none when n > c).
+    lengths = Counter(hypothesis_lengths)
+    possible = [sum(count * max(c - n + 1, 0) for c, count in lengths.items()) for n in range(1, max_order + 1)]
+    hypothesis_length = sum(hypothesis_lengths)
     return BleuStatistics(tuple(matches), tuple(possible), reference_length, hypothesis_length)
 
 
@@ -75,11 +121,6 @@ def corpus_bleu(references: Sequence[Tokens], hypotheses: Sequence[Tokens], max_
 
 
 ROUGE_KEYS = tuple(f"rouge_{n}_{part}" for n in ("1", "2", "l") for part in ("precision", "recall", "f"))
-
-
-def _bigram_set(tokens: Tokens) -> Counter[tuple[str, str]]:
-    # Distinct bigrams, each counted once: the paper's ROUGE-2 works on sets.
-    return Counter(set(pairwise(tokens)))
 
 
 def _rouge_tokens(tokens: Tokens) -> Tokens:
@@ -106,61 +147,59 @@ def lcs_f(precision: float, recall: float) -> float:
 class RougeAccumulator:
     """Sums per-pair ROUGE-1/2/L precision, recall and F; ``means()`` gives the averages in [0, 1].
 
-    The scoring is rouge-score's (``_score_ngrams`` and its LCS table), called on our own tokens: going
-    through ``RougeScorer.score`` re-tokenizes both texts for each of the three scorers and made scoring
-    32,000 pairs two to three times slower. ROUGE-1/2 hand it each side's SET of unigrams/bigrams as counts
-    of one, which turns its clipped counts into the paper's set overlap (the same as EVALUATION.md's unique
-    tokens and unique joined bigrams scored as ``rouge1``; a test checks the two agree).
+    ROUGE-1/2 compare each side's SET of unigrams/bigrams (EVALUATION.md): overlap / max(|hypothesis set|, 1)
+    and overlap / max(|reference set|, 1), which is what rouge-score's ``_score_ngrams`` returns when handed
+    the sets as counts of one (a test checks the two agree), done here as one C-level set intersection per
+    pair. ROUGE-L uses rouge-score's LCS table on our own tokens (``RougeScorer.score`` would re-tokenize).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, index: TextIndex | None = None) -> None:
         # Imported here: rouge-score pulls in nltk and numpy, which the CLI's start-up should not pay for.
         from rouge_score import rouge_scorer
 
         try:
-            self._score_ngrams = rouge_scorer._score_ngrams
             self._lcs_table = rouge_scorer._lcs_table
         except AttributeError:
             raise PeplerError(
-                "this rouge-score lacks _score_ngrams/_lcs_table, which pepler scores with; "
-                "install rouge-score==0.1.2"
+                "this rouge-score lacks _lcs_table, which pepler scores ROUGE-L with; install rouge-score==0.1.2"
             ) from None
-        self.totals = dict.fromkeys(ROUGE_KEYS, 0.0)
+        self.index = index if index is not None else TextIndex()
+        self.sums = [0.0] * len(ROUGE_KEYS)  # in ROUGE_KEYS' order
         self.count = 0
 
     def add(self, reference: Tokens, hypothesis: Tokens) -> None:
+        reference_words, reference_pairs = self.index.rouge_sets(reference)
+        hypothesis_words, hypothesis_pairs = self.index.rouge_sets(hypothesis)
+        shared_words = len(reference_words & hypothesis_words)
+        shared_pairs = len(reference_pairs & hypothesis_pairs)
+        p1, r1 = shared_words / max(len(hypothesis_words), 1), shared_words / max(len(reference_words), 1)
+        p2, r2 = shared_pairs / max(len(hypothesis_pairs), 1), shared_pairs / max(len(reference_pairs), 1)
         reference, hypothesis = _rouge_tokens(reference), _rouge_tokens(hypothesis)
-        unigrams = self._score_ngrams(Counter(set(reference)), Counter(set(hypothesis)))
-        self._add("rouge_1", unigrams.precision, unigrams.recall, harmonic_f)
-        bigrams = self._score_ngrams(_bigram_set(reference), _bigram_set(hypothesis))
-        self._add("rouge_2", bigrams.precision, bigrams.recall, harmonic_f)
-        lcs = self._lcs_length(reference, hypothesis)
-        self._add("rouge_l", lcs / len(hypothesis), lcs / len(reference), lcs_f)
+        lcs = self._lcs_length(reference, hypothesis, reference_words & hypothesis_words) if shared_words else 0
+        pl, rl = lcs / len(hypothesis), lcs / len(reference)
+        for slot, value in enumerate(
+            (p1, r1, harmonic_f(p1, r1), p2, r2, harmonic_f(p2, r2), pl, rl, lcs_f(pl, rl))
+        ):
+            self.sums[slot] += value
         self.count += 1
 
-    def _lcs_length(self, reference: Tokens, hypothesis: Tokens) -> int:
+    def _lcs_length(self, reference: Tokens, hypothesis: Tokens, common: AbstractSet[str]) -> int:
         # A token missing from the other side can never be in a common subsequence, so dropping such tokens
         # first leaves the LCS length unchanged and shrinks the quadratic table several times over.
-        common = set(reference).intersection(hypothesis)
-        if not common:
-            return 0
         table = self._lcs_table([t for t in reference if t in common], [t for t in hypothesis if t in common])
         return int(table[-1][-1])
-
-    def _add(self, name: str, precision: float, recall: float, f: Callable[[float, float], float]) -> None:
-        self.totals[f"{name}_precision"] += precision
-        self.totals[f"{name}_recall"] += recall
-        self.totals[f"{name}_f"] += f(precision, recall)
 
     def means(self) -> dict[str, float]:
         if self.count == 0:
             raise ValueError("ROUGE needs at least one pair")
-        return {key: total / self.count for key, total in self.totals.items()}
+        return {key: total / self.count for key, total in zip(ROUGE_KEYS, self.sums)}
 
 
-def rouge_scores(references: Sequence[Tokens], hypotheses: Sequence[Tokens]) -> dict[str, float]:
+def rouge_scores(
+    references: Sequence[Tokens], hypotheses: Sequence[Tokens], index: TextIndex | None = None
+) -> dict[str, float]:
     """Mean per-pair ROUGE-1/2/L precision, recall and F in [0, 1], keyed like ``rouge_1_precision``."""
-    accumulator = RougeAccumulator()
+    accumulator = RougeAccumulator(index)
     for reference, hypothesis in zip(references, hypotheses, strict=True):
         accumulator.add(reference, hypothesis)
     return accumulator.means()

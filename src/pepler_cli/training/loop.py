@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -103,6 +104,19 @@ def objective(losses: Losses, rating_weight: float) -> torch.Tensor:
     return loss
 
 
+@dataclass
+class StageProgress:
+    """Where a stage stands between epochs: what a checkpoint saves and a resume continues from."""
+
+    record: StageRecord
+    epochs_without_improvement: int
+    best_state: list[torch.Tensor]  # the trainable parameters at the best epoch so far
+
+
+# Called after every epoch with the stage's progress and optimizer (pepler train saves a checkpoint there).
+EpochHook = Callable[[StageProgress, torch.optim.Optimizer], None]
+
+
 def train_stage(
     model: PromptModel,
     stage: Stage,
@@ -110,48 +124,78 @@ def train_stage(
     valid: Examples,
     options: LoopOptions,
     reporter: Reporter,
+    resume: StageProgress | None = None,
+    optimizer_moments: dict[int, dict[str, torch.Tensor]] | None = None,
+    after_epoch: EpochHook | None = None,
 ) -> StageRecord:
+    """Train one stage until early stopping or the epoch cap, then restore its best weights.
+
+    ``resume`` and ``optimizer_moments`` (AdamW's per-parameter state) continue a stage from a checkpoint (the model already holds the
+    checkpoint's weights); the epochs then run exactly as they would have without the interruption.
+    """
     trainable = set_trainable(model, stage)
     optimizer = make_optimizer(trainable, options.learning_rate)
     # Name only the groups this model has: a run without a rating head trains no "rating_head".
     groups = [g for g, params in model.parameter_groups().items() if g in stage.trains and params]
     stage = Stage(stage.name, tuple(groups))
     reporter.stage_started(stage, sum(p.numel() for p in trainable))
-    record = StageRecord(stage.name, groups)
-    best_state = snapshot(trainable)
-    epochs_without_improvement = 0
-    for epoch in range(1, options.max_epochs + 1):
-        started = time.perf_counter()
-        train_loss = train_epoch(model, stage, epoch, train, optimizer, options, reporter)
-        valid_scores = evaluate(model, valid, options)
-        seconds = time.perf_counter() - started
-        improved = valid_scores["loss"] < record.best_valid_loss
-        epoch_record = EpochRecord(
-            epoch=epoch,
-            train_loss=train_loss,
-            valid_loss=valid_scores["loss"],
-            valid_text_loss=valid_scores["text_loss"],
-            valid_perplexity=math.exp(min(valid_scores["text_loss"], 700.0)),
-            valid_rating_mse=valid_scores.get("rating_mse"),
-            seconds=seconds,
-            tokens_per_second=train.target_tokens / max(seconds, 1e-9),
-            improved=improved,
-        )
-        record.epochs.append(epoch_record)
-        reporter.epoch_finished(stage, epoch_record)
-        if improved:
-            record.best_epoch, record.best_valid_loss = epoch, valid_scores["loss"]
-            best_state = snapshot(trainable)
-            epochs_without_improvement = 0
-        else:
-            epochs_without_improvement += 1
-            if epochs_without_improvement >= options.patience:
-                record.stopped = "early stop"
-                break
+    if resume is None:
+        progress = StageProgress(StageRecord(stage.name, groups), 0, snapshot(trainable))
     else:
+        progress = resume
+        if optimizer_moments is not None:
+            groups_now = optimizer.state_dict()["param_groups"]
+            optimizer.load_state_dict({"state": optimizer_moments, "param_groups": groups_now})
+    while not progress.record.stopped:
+        run_epoch(model, stage, train, valid, optimizer, options, reporter, progress, trainable)
+        if after_epoch is not None:
+            after_epoch(progress, optimizer)
+    restore(trainable, progress.best_state)
+    return progress.record
+
+
+def run_epoch(
+    model: PromptModel,
+    stage: Stage,
+    train: Examples,
+    valid: Examples,
+    optimizer: torch.optim.Optimizer,
+    options: LoopOptions,
+    reporter: Reporter,
+    progress: StageProgress,
+    trainable: list[torch.nn.Parameter],
+) -> None:
+    """One epoch and validation; updates ``progress`` (best weights, patience, whether the stage ends)."""
+    record = progress.record
+    epoch = len(record.epochs) + 1
+    started = time.perf_counter()
+    train_loss = train_epoch(model, stage, epoch, train, optimizer, options, reporter)
+    valid_scores = evaluate(model, valid, options)
+    seconds = time.perf_counter() - started
+    improved = valid_scores["loss"] < record.best_valid_loss
+    epoch_record = EpochRecord(
+        epoch=epoch,
+        train_loss=train_loss,
+        valid_loss=valid_scores["loss"],
+        valid_text_loss=valid_scores["text_loss"],
+        valid_perplexity=math.exp(min(valid_scores["text_loss"], 700.0)),
+        valid_rating_mse=valid_scores.get("rating_mse"),
+        seconds=seconds,
+        tokens_per_second=train.target_tokens / max(seconds, 1e-9),
+        improved=improved,
+    )
+    record.epochs.append(epoch_record)
+    reporter.epoch_finished(stage, epoch_record)
+    if improved:
+        record.best_epoch, record.best_valid_loss = epoch, valid_scores["loss"]
+        progress.best_state = snapshot(trainable)
+        progress.epochs_without_improvement = 0
+    else:
+        progress.epochs_without_improvement += 1
+    if progress.epochs_without_improvement >= options.patience:
+        record.stopped = "early stop"
+    elif epoch >= options.max_epochs:
         record.stopped = "epoch cap"
-    restore(trainable, best_state)
-    return record
 
 
 def train_epoch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from dataclasses import asdict
@@ -23,9 +24,18 @@ from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.discrete import DiscretePromptModel
 from pepler_cli.plugins import get_backbone, get_rating_head, registry
 from pepler_cli.runs import RUN_FORMAT, write_run_files
-from pepler_cli.training.examples import EntityIndex, encode_examples, special_tokens
-from pepler_cli.training.loop import LoopOptions, Reporter, StageRecord, train_stage
-from pepler_cli.training.strategies import stages_of
+from pepler_cli.training.checkpoint import (
+    Resumed,
+    checkpoint_dir,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_model,
+    restore_rng,
+    save_checkpoint,
+)
+from pepler_cli.training.examples import EntityIndex, Examples, encode_examples, special_tokens
+from pepler_cli.training.loop import LoopOptions, Reporter, StageProgress, StageRecord, train_stage
+from pepler_cli.training.strategies import Stage, stages_of
 from pepler_cli.training.token_cache import explanation_token_ids
 
 
@@ -49,7 +59,13 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
     lm = backbone.load_model(config.backbone_path)
     entities = EntityIndex.from_records(dataset.records)
     head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin else None
-    model = build_model(config.prompt, lm, entities, head).to(device)
+    model = build_model(config.prompt, lm, entities, head)
+    checkpoint = checkpoint_dir(config.out)
+    resumed = _resume_point(config, checkpoint, dataset.manifest.get("fingerprint"))
+    if resumed is not None:
+        restore_model(model, resumed.model_state)
+        restore_rng(resumed.rng)
+    model = model.to(device)
 
     source = str(Path(config.data) / "records.jsonl")
     features = FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
@@ -72,8 +88,10 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
         bucket_by_length=config.bucket_by_length,
     )
     stages = stages_of(config.strategy)
-    records: list[StageRecord] = [train_stage(model, s, train, valid, options, reporter) for s in stages]
+    records = _train_stages(config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed)
     backbone_tuned = any("lm" in s.trains for s in stages)
+    if resumed is not None:
+        started -= resumed.seconds  # the manifest's training time includes the interrupted part
     manifest = _manifest(config, command, dataset, records, device, bf16, len(train), len(valid), started)
     manifest["model"] = {
         "prompt": config.prompt,
@@ -84,7 +102,66 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
     }
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
         manifest = write_run_files(directory, model, tokenizer, entities, backbone_tuned, manifest)
+    remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
     return manifest
+
+
+def _resume_point(config: TrainConfig, checkpoint: Path, fingerprint: str | None) -> Resumed | None:
+    """The checkpoint to continue from, None to start afresh, or an error when one is there unasked."""
+    if not checkpoint.exists():
+        return None
+    if config.resume:
+        return load_checkpoint(checkpoint, config, fingerprint)
+    if config.overwrite:
+        remove_checkpoint(checkpoint)
+        return None
+    raise PeplerError(
+        f"{checkpoint}: an interrupted run's checkpoint is there; pass --resume to continue it or --overwrite "
+        "to discard it and start over"
+    )
+
+
+def _train_stages(
+    config: TrainConfig,
+    dataset: Any,
+    model: PromptModel,
+    stages: tuple[Stage, ...],
+    train: Examples,
+    valid: Examples,
+    options: LoopOptions,
+    reporter: Reporter,
+    checkpoint: Path,
+    resumed: Resumed | None,
+) -> list[StageRecord]:
+    """Every stage in turn, skipping those a checkpoint finished, saving a checkpoint after each epoch."""
+    started = time.perf_counter() - (resumed.seconds if resumed else 0.0)
+    finished: list[StageRecord] = list(resumed.finished) if resumed else []
+    fingerprint = dataset.manifest.get("fingerprint")
+    for index, stage in enumerate(stages):
+        if index < len(finished):
+            continue
+        trained_so_far = {group for s in stages[: index + 1] for group in s.trains}
+        save = functools.partial(_save_checkpoint, checkpoint, config, fingerprint, model, trained_so_far, finished, started)
+        resume, moments = None, None
+        if resumed is not None and index == len(resumed.finished):
+            resume, moments = resumed.current, resumed.optimizer_state
+        finished.append(train_stage(model, stage, train, valid, options, reporter, resume, moments, after_epoch=save))
+    return finished
+
+
+def _save_checkpoint(
+    checkpoint: Path,
+    config: TrainConfig,
+    fingerprint: str | None,
+    model: PromptModel,
+    groups_trained: set[str],
+    finished: list[StageRecord],
+    started: float,
+    progress: StageProgress,
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    seconds = time.perf_counter() - started
+    save_checkpoint(checkpoint, config, fingerprint, model, groups_trained, finished, progress, optimizer, seconds)
 
 
 def build_model(prompt: str, lm: torch.nn.Module, entities: EntityIndex, head: torch.nn.Module | None) -> PromptModel:
