@@ -138,3 +138,36 @@ def test_the_cli_resumes_and_says_how_after_an_interrupt(data, tmp_path, monkeyp
     resumed = runner.invoke(app, [*args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert [e["epoch"] for e in read_manifest(out)["stages"][0]["epochs"]] == [1, 2]
+
+
+def epoch(number: int, loss: float, improved: bool):
+    from pepler_cli.training.loop import EpochRecord
+
+    return EpochRecord(number, loss, loss, loss, 1.0, None, 1.0, 1.0, improved)
+
+
+@pytest.mark.parametrize("best_epoch", [1, 2])
+def test_a_checkpoint_keeps_the_best_weights_apart_only_when_they_differ(data, tmp_path, tiny_lm, best_epoch):
+    from pepler_cli.data.prepared import load_prepared
+    from pepler_cli.modeling.continuous import ContinuousPromptModel
+    from pepler_cli.training.checkpoint import load_checkpoint, save_checkpoint
+    from pepler_cli.training.loop import StageProgress, StageRecord, make_optimizer, set_trainable
+    from pepler_cli.training.strategies import PROMPT_STAGE
+
+    model = ContinuousPromptModel(tiny_lm, 5, 7)
+    trainable = set_trainable(model, PROMPT_STAGE)
+    best = [p.detach() + 1.0 for p in trainable]
+    record = StageRecord("prompt", ["prompt"], [epoch(1, 2.0, True), epoch(2, 1.0 if best_epoch == 2 else 3.0, best_epoch == 2)])
+    record.best_epoch, record.best_valid_loss = best_epoch, 2.0 if best_epoch == 1 else 1.0
+    progress = StageProgress(record, 0 if best_epoch == 2 else 1, best)
+    settings = config(data, tmp_path / "run")
+    fingerprint = load_prepared(data).fingerprint
+    directory = tmp_path / "ckpt"
+    save_checkpoint(directory, settings, fingerprint, model, {"prompt"}, [], progress, make_optimizer(trainable, 1e-3), 1.0)
+    loaded = load_checkpoint(directory, settings, fingerprint)
+    assert loaded.current.record == record
+    if best_epoch == 2:  # the last epoch was the best: the weights are stored once
+        assert loaded.current.best_state is None
+    else:
+        assert [torch.equal(a, b) for a, b in zip(loaded.current.best_state, best)] == [True] * len(best)
+    assert set(loaded.model_state) == {name for name, p in model.named_parameters() if name.startswith("user") or name.startswith("item")}

@@ -72,8 +72,11 @@ def save_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     for name, parameter in _parameters_in(model, groups_trained).items():
         tensors[f"model/{name}"] = parameter
-    for index, tensor in enumerate(current.best_state):
-        tensors[f"best/{index}"] = tensor
+    # After an improving epoch the best weights are the current ones: saved once, not twice.
+    best_is_current = current.record.best_epoch == len(current.record.epochs)
+    if not best_is_current:
+        for index, tensor in enumerate(current.best_state or []):
+            tensors[f"best/{index}"] = tensor
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"optimizer/{index}/{key}"] = torch.as_tensor(value)
@@ -90,6 +93,7 @@ def save_checkpoint(
         "current_stage": {
             **_record_dict(current.record),
             "epochs_without_improvement": current.epochs_without_improvement,
+            "best_is_current": best_is_current,
         },
     }
     import yaml
@@ -125,7 +129,9 @@ def load_checkpoint(directory: Path, config: TrainConfig, fingerprint: str | Non
         )
     finished = [_record_from(d) for d in progress["finished_stages"]]
     current_dict = progress["current_stage"]
-    best = [tensors[f"best/{i}"] for i in range(sum(k.startswith("best/") for k in tensors))]
+    best = None  # best_is_current: the stage takes the restored weights as its best
+    if not current_dict.get("best_is_current"):
+        best = [tensors[f"best/{i}"] for i in range(sum(k.startswith("best/") for k in tensors))]
     current = StageProgress(_record_from(current_dict), int(current_dict["epochs_without_improvement"]), best)
     optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():

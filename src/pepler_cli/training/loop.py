@@ -110,7 +110,7 @@ class StageProgress:
 
     record: StageRecord
     epochs_without_improvement: int
-    best_state: list[torch.Tensor]  # the trainable parameters at the best epoch so far
+    best_state: list[torch.Tensor] | None  # the trainable parameters at the best epoch; None: the current ones
 
 
 # Called after every epoch with the stage's progress and optimizer (pepler train saves a checkpoint there).
@@ -143,6 +143,8 @@ def train_stage(
         progress = StageProgress(StageRecord(stage.name, groups), 0, snapshot(trainable))
     else:
         progress = resume
+        if progress.best_state is None:
+            progress.best_state = snapshot(trainable)
         if optimizer_moments is not None:
             groups_now = optimizer.state_dict()["param_groups"]
             optimizer.load_state_dict({"state": optimizer_moments, "param_groups": groups_now})
@@ -150,7 +152,7 @@ def train_stage(
         run_epoch(model, stage, train, valid, optimizer, options, reporter, progress, trainable)
         if after_epoch is not None:
             after_epoch(progress, optimizer)
-    restore(trainable, progress.best_state)
+    restore(trainable, progress.best_state or [])
     return progress.record
 
 
