@@ -137,6 +137,7 @@ def test_the_cli_resumes_and_says_how_after_an_interrupt(data, tmp_path, monkeyp
     monkeypatch.setattr(run_module, "train_run", real)
     resumed = runner.invoke(app, [*args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
+    assert "resuming from" in resumed.output
     assert [e["epoch"] for e in read_manifest(out)["stages"][0]["epochs"]] == [1, 2]
 
 

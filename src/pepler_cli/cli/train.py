@@ -58,6 +58,8 @@ def train_command(
 
     config = resolve(TrainConfig, config_file, flags)
     command = shlex.join(["pepler", *sys.argv[1:]])
+    if config.resume and checkpoint_dir(config.out).exists():
+        err_console.print(f"resuming from {checkpoint_dir(config.out)}")
     try:
         with TrainingProgress(err_console) as reporter:
             manifest = train_run(config, command, reporter)
