@@ -66,7 +66,9 @@ def test_the_papers_loops_compute_peplers_metrics(seed):
     assert usn == explainability.unique_sentence_count(sentences)
     assert usr == explainability.unique_sentence_ratio(sentences)
     assert scoring.paper_feature_diversity(found) == explainability.feature_diversity(mentioned)
-    assert scoring.paper_feature_matching_ratio(found, truth) == explainability.feature_matching_ratio(mentioned, truth)
+    assert scoring.paper_feature_matching_ratio(found, truth) == explainability.feature_matching_ratio(
+        mentioned, truth
+    )
     assert scoring.paper_feature_coverage_ratio(found, features) == explainability.feature_coverage_ratio(
         mentioned, features
     )
@@ -179,7 +181,10 @@ def test_a_partial_run_updates_the_previous_suite_record(tmp_path):
         "quick": False,
         "started": "earlier",
         "load_average_at_start": [0.1, 0.1, 0.1],
-        "benchmarks": {"scoring": {"returncode": 0, "seconds": 10.0}, "decoding": {"returncode": 0, "seconds": 50.0}},
+        "benchmarks": {
+            "scoring": {"returncode": 0, "seconds": 10.0},
+            "decoding": {"returncode": 0, "seconds": 50.0},
+        },
         "total_seconds": 60.0,
     }
     path.write_text(json.dumps(previous), encoding="utf-8")

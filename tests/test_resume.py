@@ -30,7 +30,14 @@ def data(tmp_path_factory) -> Path:
 
 
 def config(data: Path, out: Path, **options) -> TrainConfig:
-    settings = dict(data=data, out=out, backbone="gpt2-tiny", epochs=2, batch_size=16, rating_head="mlp")
+    settings = {
+        "data": data,
+        "out": out,
+        "backbone": "gpt2-tiny",
+        "epochs": 2,
+        "batch_size": 16,
+        "rating_head": "mlp",
+    }
     return TrainConfig(**{**settings, **options})
 
 
@@ -104,7 +111,9 @@ def test_resuming_with_other_options_is_refused(data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(config(data, out, strategy="joint"), "test", StopAt("prompt+lm", 2))
     with pytest.raises(PeplerError, match="learning_rate: 0.001 then, 0.01 now"):
-        train_run(config(data, out, strategy="joint", learning_rate=0.01, resume=True), "test", SilentReporter())
+        train_run(
+            config(data, out, strategy="joint", learning_rate=0.01, resume=True), "test", SilentReporter()
+        )
     assert checkpoint_dir(out).exists()
 
 
@@ -125,12 +134,27 @@ def test_resume_without_a_checkpoint_starts_afresh(data, tmp_path):
 
 def test_the_cli_resumes_and_says_how_after_an_interrupt(data, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    args = ["train", "--data", str(data), "--out", str(out), "--backbone", "gpt2-tiny", "--strategy", "joint",
-            "--epochs", "2", "--batch-size", "16"]
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--backbone",
+        "gpt2-tiny",
+        "--strategy",
+        "joint",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+    ]
     import pepler_cli.training.run as run_module
 
     real = run_module.train_run
-    monkeypatch.setattr(run_module, "train_run", lambda c, command, reporter: real(c, command, StopAt("prompt+lm", 2)))
+    monkeypatch.setattr(
+        run_module, "train_run", lambda c, command, reporter: real(c, command, StopAt("prompt+lm", 2))
+    )
     interrupted = runner.invoke(app, args)
     assert interrupted.exit_code == 130
     assert "--resume" in interrupted.output and "Traceback" not in interrupted.output
@@ -158,17 +182,33 @@ def test_a_checkpoint_keeps_the_best_weights_apart_only_when_they_differ(data, t
     model = ContinuousPromptModel(tiny_lm, 5, 7)
     trainable = set_trainable(model, PROMPT_STAGE)
     best = [p.detach() + 1.0 for p in trainable]
-    record = StageRecord("prompt", ["prompt"], [epoch(1, 2.0, True), epoch(2, 1.0 if best_epoch == 2 else 3.0, best_epoch == 2)])
+    record = StageRecord(
+        "prompt",
+        ["prompt"],
+        [epoch(1, 2.0, True), epoch(2, 1.0 if best_epoch == 2 else 3.0, best_epoch == 2)],
+    )
     record.best_epoch, record.best_valid_loss = best_epoch, 2.0 if best_epoch == 1 else 1.0
     progress = StageProgress(record, 0 if best_epoch == 2 else 1, best)
     settings = config(data, tmp_path / "run")
     fingerprint = load_prepared(data).fingerprint
     directory = tmp_path / "ckpt"
-    save_checkpoint(directory, settings, fingerprint, model, {"prompt"}, [], progress, make_optimizer(trainable, 1e-3), 1.0)
+    save_checkpoint(
+        directory,
+        settings,
+        fingerprint,
+        model,
+        {"prompt"},
+        [],
+        progress,
+        make_optimizer(trainable, 1e-3),
+        1.0,
+    )
     loaded = load_checkpoint(directory, settings, fingerprint)
     assert loaded.current.record == record
     if best_epoch == 2:  # the last epoch was the best: the weights are stored once
         assert loaded.current.best_state is None
     else:
         assert [torch.equal(a, b) for a, b in zip(loaded.current.best_state, best)] == [True] * len(best)
-    assert set(loaded.model_state) == {name for name, p in model.named_parameters() if name.startswith("user") or name.startswith("item")}
+    assert set(loaded.model_state) == {
+        name for name, p in model.named_parameters() if name.startswith(("user", "item"))
+    }

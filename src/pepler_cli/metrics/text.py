@@ -28,7 +28,9 @@ def _ngrams_within(tokens: Tokens, vocabulary: AbstractSet[str], max_order: int)
     with that vocabulary. They lie inside the runs of such words, usually a few short ones."""
     runs = [tuple(run) for inside, run in groupby(tokens, vocabulary.__contains__) if inside]
     return Counter(
-        chain.from_iterable(zip(*(run[i:] for i in range(n))) for run in runs for n in range(1, max_order + 1))
+        chain.from_iterable(
+            zip(*(run[i:] for i in range(n))) for run in runs for n in range(1, max_order + 1)
+        )
     )
 
 
@@ -88,7 +90,10 @@ class BleuStatistics:
 
 
 def bleu_statistics(
-    references: Sequence[Tokens], hypotheses: Sequence[Tokens], max_order: int = 4, index: TextIndex | None = None
+    references: Sequence[Tokens],
+    hypotheses: Sequence[Tokens],
+    max_order: int = 4,
+    index: TextIndex | None = None,
 ) -> BleuStatistics:
     """Count clipped n-gram matches over the corpus (one reference per hypothesis)."""
     if index is None or index.max_order < max_order:
@@ -110,7 +115,9 @@ def bleu_statistics(
                 matches[len(gram) - 1] += min(hypothesis_counts[gram], reference_counts[gram])
     # A hypothesis of length c has c - n + 1 n-grams of order n (none when n > c).
     lengths = Counter(hypothesis_lengths)
-    possible = [sum(count * max(c - n + 1, 0) for c, count in lengths.items()) for n in range(1, max_order + 1)]
+    possible = [
+        sum(count * max(c - n + 1, 0) for c, count in lengths.items()) for n in range(1, max_order + 1)
+    ]
     hypothesis_length = sum(hypothesis_lengths)
     return BleuStatistics(tuple(matches), tuple(possible), reference_length, hypothesis_length)
 
@@ -175,7 +182,9 @@ class RougeAccumulator:
         p1, r1 = shared_words / max(len(hypothesis_words), 1), shared_words / max(len(reference_words), 1)
         p2, r2 = shared_pairs / max(len(hypothesis_pairs), 1), shared_pairs / max(len(reference_pairs), 1)
         reference, hypothesis = _rouge_tokens(reference), _rouge_tokens(hypothesis)
-        lcs = self._lcs_length(reference, hypothesis, reference_words & hypothesis_words) if shared_words else 0
+        lcs = (
+            self._lcs_length(reference, hypothesis, reference_words & hypothesis_words) if shared_words else 0
+        )
         pl, rl = lcs / len(hypothesis), lcs / len(reference)
         for slot, value in enumerate(
             (p1, r1, harmonic_f(p1, r1), p2, r2, harmonic_f(p2, r2), pl, rl, lcs_f(pl, rl))

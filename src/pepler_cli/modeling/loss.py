@@ -33,7 +33,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_hidden, grad_weight, None
 
 
-def _chunked(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, compute: torch.dtype) -> torch.Tensor:
+def _chunked(
+    ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, compute: torch.dtype
+) -> torch.Tensor:
     need_hidden = ctx.needs_input_grad[0]
     need_weight = ctx.needs_input_grad[1]
     weight_c = weight.to(compute)
@@ -89,7 +91,9 @@ class _ChunkBuffers:
         return torch.ops.aten._log_softmax.out(logits, -1, False, out=self.log_probs[:rows])
 
 
-def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def linear_cross_entropy_sum(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Sum over rows of -log softmax(hidden @ weight.T)[target]; differentiable in hidden and weight."""
     if not (hidden.requires_grad or weight.requires_grad) or not torch.is_grad_enabled():
         compute = _compute_dtype(hidden)
@@ -104,7 +108,9 @@ def _compute_dtype(hidden: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
 
 
-def _no_grad_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, compute: torch.dtype) -> torch.Tensor:
+def _no_grad_sum(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, compute: torch.dtype
+) -> torch.Tensor:
     total = torch.zeros((), dtype=torch.float32, device=hidden.device)
     buffers = _ChunkBuffers(hidden, weight)
     weight_c = weight.to(compute)

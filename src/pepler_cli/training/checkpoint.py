@@ -118,9 +118,13 @@ def load_checkpoint(directory: Path, config: TrainConfig, fingerprint: str | Non
         progress = yaml.safe_load(read_user_text(progress_path, "checkpoint file"))
         tensors = load_file(str(directory / STATE_FILE))
     except (yaml.YAMLError, SafetensorError, OSError) as error:
-        raise PeplerError(f"{directory}: damaged checkpoint ({error}); pass --overwrite to start over") from None
+        raise PeplerError(
+            f"{directory}: damaged checkpoint ({error}); pass --overwrite to start over"
+        ) from None
     if not isinstance(progress, dict) or progress.get("format") != CHECKPOINT_FORMAT:
-        raise PeplerError(f"{progress_path}: not a {CHECKPOINT_FORMAT} checkpoint; pass --overwrite to start over")
+        raise PeplerError(
+            f"{progress_path}: not a {CHECKPOINT_FORMAT} checkpoint; pass --overwrite to start over"
+        )
     _check_same_options(progress_path, progress.get("training_options") or {}, training_options(config))
     if progress.get("dataset_fingerprint") != fingerprint:
         raise PeplerError(
@@ -153,7 +157,9 @@ def restore_model(model: PromptModel, state: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, tensor in state.items():
             if name not in parameters or parameters[name].shape != tensor.shape:
-                raise PeplerError(f"checkpoint: parameter {name} does not fit this model; pass --overwrite to start over")
+                raise PeplerError(
+                    f"checkpoint: parameter {name} does not fit this model; pass --overwrite to start over"
+                )
             parameters[name].copy_(tensor)
 
 

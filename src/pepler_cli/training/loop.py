@@ -110,7 +110,8 @@ class StageProgress:
 
     record: StageRecord
     epochs_without_improvement: int
-    best_state: list[torch.Tensor] | None  # the trainable parameters at the best epoch; None: the current ones
+    # The trainable parameters at the best epoch so far; None: the current ones.
+    best_state: list[torch.Tensor] | None
 
 
 # Called after every epoch with the stage's progress and optimizer (pepler train saves a checkpoint there).
@@ -130,8 +131,9 @@ def train_stage(
 ) -> StageRecord:
     """Train one stage until early stopping or the epoch cap, then restore its best weights.
 
-    ``resume`` and ``optimizer_moments`` (AdamW's per-parameter state) continue a stage from a checkpoint (the model already holds the
-    checkpoint's weights); the epochs then run exactly as they would have without the interruption.
+    ``resume`` and ``optimizer_moments`` (AdamW's per-parameter state) continue a stage from a checkpoint
+    (the model already holds the checkpoint's weights); the epochs then run exactly as they would have run
+    without the interruption. ``after_epoch`` is called after every epoch (``pepler train`` saves there).
     """
     trainable = set_trainable(model, stage)
     optimizer = make_optimizer(trainable, options.learning_rate)
@@ -215,7 +217,9 @@ def train_epoch(
     loss_sum = torch.zeros((), device=options.device)
     steps = 0
     tokens_since_report = 0
-    for batch in iterate_batches(train, options.batch_size, options.pad_id, generator, options.bucket_by_length):
+    for batch in iterate_batches(
+        train, options.batch_size, options.pad_id, generator, options.bucket_by_length
+    ):
         tokens_since_report += int(batch.token_mask.sum()) - batch.size  # counted on the host copy
         batch = batch.to(options.device)
         with autocast(options):

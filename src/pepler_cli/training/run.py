@@ -14,11 +14,11 @@ import torch
 
 import pepler_cli
 from pepler_cli.config import TrainConfig, to_yaml_dict
+from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.data.prepared import load_prepared
 from pepler_cli.devices import resolve_device, use_bf16
 from pepler_cli.errors import PeplerError
 from pepler_cli.fsutil import atomic_directory
-from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.discrete import DiscretePromptModel
@@ -68,7 +68,9 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
     model = model.to(device)
 
     source = str(Path(config.data) / "records.jsonl")
-    features = FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
+    features = (
+        FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
+    )
     token_ids = explanation_token_ids(dataset, tokenizer)
     train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source, features, token_ids)
     valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source, features, token_ids)
@@ -88,7 +90,9 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
         bucket_by_length=config.bucket_by_length,
     )
     stages = stages_of(config.strategy)
-    records = _train_stages(config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed)
+    records = _train_stages(
+        config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed
+    )
     backbone_tuned = any("lm" in s.trains for s in stages)
     if resumed is not None:
         started -= resumed.seconds  # the manifest's training time includes the interrupted part
@@ -141,11 +145,15 @@ def _train_stages(
         if index < len(finished):
             continue
         trained_so_far = {group for s in stages[: index + 1] for group in s.trains}
-        save = functools.partial(_save_checkpoint, checkpoint, config, fingerprint, model, trained_so_far, finished, started)
+        save = functools.partial(
+            _save_checkpoint, checkpoint, config, fingerprint, model, trained_so_far, finished, started
+        )
         resume, moments = None, None
         if resumed is not None and index == len(resumed.finished):
             resume, moments = resumed.current, resumed.optimizer_state
-        finished.append(train_stage(model, stage, train, valid, options, reporter, resume, moments, after_epoch=save))
+        finished.append(
+            train_stage(model, stage, train, valid, options, reporter, resume, moments, after_epoch=save)
+        )
     return finished
 
 
@@ -161,10 +169,14 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
 ) -> None:
     seconds = time.perf_counter() - started
-    save_checkpoint(checkpoint, config, fingerprint, model, groups_trained, finished, progress, optimizer, seconds)
+    save_checkpoint(
+        checkpoint, config, fingerprint, model, groups_trained, finished, progress, optimizer, seconds
+    )
 
 
-def build_model(prompt: str, lm: torch.nn.Module, entities: EntityIndex, head: torch.nn.Module | None) -> PromptModel:
+def build_model(
+    prompt: str, lm: torch.nn.Module, entities: EntityIndex, head: torch.nn.Module | None
+) -> PromptModel:
     if prompt == "discrete":
         return DiscretePromptModel(lm)
     return ContinuousPromptModel(lm, len(entities.users), len(entities.items), head)
