@@ -37,7 +37,7 @@ BATCH = 256  # pepler generate's default batch size; the paper's side uses the s
 USERS, ITEMS = 1427, 900
 EOS = BOS = 50256  # GPT-2's <|endoftext|>, pepler's <bos> and <eos>
 
-# Repetitions (pepler, paper). The paper's side on the GPT-2-small-shaped model takes about 20 minutes for
+# Repetitions (pepler, paper). The paper's side on the GPT-2-small-shaped model takes about 23 minutes for
 # 2,000 pairs on two CPU cores, so the full run times it once; its repetitions are small beside that.
 FULL = {"tiny": (5, 2), "small": (3, 1)}
 QUICK = {"tiny": (2, 1), "small": (1, 1)}

@@ -65,7 +65,7 @@ STAGE_LABEL = {
     "prompt": "prompt only, LM frozen",
 }
 # Per stage: batches timed (None = the whole epoch of 56 batches) and repetitions (pepler, paper). On two CPU
-# cores an epoch takes about 1.5 minutes with pepler and 2.5 with the paper's step, so the full stage gets two
+# cores an epoch takes about 1.2 minutes with pepler and 2.6 with the paper's step, so the full stage gets two
 # whole epochs a side and the prompt-only stage two runs of a fixed 16-batch subset; pepler's length-bucketed
 # variant is timed once. Quick runs time 4 batches once.
 FULL_PLAN = {"full": (None, (2, 2)), "prompt": (16, (2, 2))}

@@ -177,19 +177,25 @@ class RougeAccumulator:
     def add(self, reference: Tokens, hypothesis: Tokens) -> None:
         reference_words, reference_pairs = self.index.rouge_sets(reference)
         hypothesis_words, hypothesis_pairs = self.index.rouge_sets(hypothesis)
-        shared_words = len(reference_words & hypothesis_words)
-        shared_pairs = len(reference_pairs & hypothesis_pairs)
+        common = reference_words & hypothesis_words
+        shared_words = len(common)
+        # A shared bigram is made of shared words, and so is a common subsequence.
+        shared_pairs = len(reference_pairs & hypothesis_pairs) if shared_words else 0
+        reference, hypothesis = _rouge_tokens(reference), _rouge_tokens(hypothesis)
+        lcs = self._lcs_length(reference, hypothesis, common) if shared_words else 0
         p1, r1 = shared_words / max(len(hypothesis_words), 1), shared_words / max(len(reference_words), 1)
         p2, r2 = shared_pairs / max(len(hypothesis_pairs), 1), shared_pairs / max(len(reference_pairs), 1)
-        reference, hypothesis = _rouge_tokens(reference), _rouge_tokens(hypothesis)
-        lcs = (
-            self._lcs_length(reference, hypothesis, reference_words & hypothesis_words) if shared_words else 0
-        )
         pl, rl = lcs / len(hypothesis), lcs / len(reference)
-        for slot, value in enumerate(
-            (p1, r1, harmonic_f(p1, r1), p2, r2, harmonic_f(p2, r2), pl, rl, lcs_f(pl, rl))
-        ):
-            self.sums[slot] += value
+        sums = self.sums  # in ROUGE_KEYS' order, added pair by pair as the paper averaged
+        sums[0] += p1
+        sums[1] += r1
+        sums[2] += harmonic_f(p1, r1)
+        sums[3] += p2
+        sums[4] += r2
+        sums[5] += harmonic_f(p2, r2)
+        sums[6] += pl
+        sums[7] += rl
+        sums[8] += lcs_f(pl, rl)
         self.count += 1
 
     def _lcs_length(self, reference: Tokens, hypothesis: Tokens, common: AbstractSet[str]) -> int:
