@@ -317,7 +317,7 @@ def _write_records(path: Path, columns: RecordColumns, advance: Advance) -> str:
             if not chunk:
                 break
             chunk.append("")
-            # A lone surrogate (only possible inside a JSON string) becomes the JSON escape \udXXX.
+            # A lone surrogate (only possible inside a JSON string) becomes a JSON escape such as \udc80.
             data = "\n".join(chunk).encode("utf-8", errors="backslashreplace")
             digest.update(data)
             handle.write(data)
