@@ -80,8 +80,10 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
 
     from pepler_cli.data.prepared import load_prepared
     from pepler_cli.modeling.continuous import ContinuousPromptModel
+    from pepler_cli.modeling.entities import EntityIndex
+    from pepler_cli.modeling.special_tokens import special_tokens
     from pepler_cli.plugins import get_backbone
-    from pepler_cli.training.examples import EntityIndex, encode_examples, special_tokens
+    from pepler_cli.training.examples import encode_examples
     from pepler_cli.training.loop import (
         LoopOptions,
         SilentReporter,

@@ -26,7 +26,8 @@ from typing import Any
 import benchlib as bl
 import torch
 
-from pepler_cli.generation import DecodeOptions, cut_at_eos, decode_in_batches
+from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
+from pepler_cli.generation.greedy import cut_at_eos
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 

@@ -14,7 +14,7 @@ Three measurements, all on the same predictions and feature set:
    so far) and ``feature_diversity`` (the loop over all N(N-1)/2 pairs of feature sets), written below from
    their description, on the same token lists and feature sets (the two loops are timed inside each run of
    the paper-side evaluation of 2.).
-2. The whole evaluation in this process: ``pepler_cli.metrics.report.score_predictions`` against the
+2. The whole evaluation in this process: ``pepler_cli.evaluation.scoring.score_predictions`` against the
    same evaluation with those two loops in place of pepler's (BLEU, ROUGE, FMR, FCR and RMSE/MAE share
    pepler's code, so this ratio is bounded by their cost).
 3. ``pepler score preds.jsonl --data DIR --json`` end to end in a subprocess (start-up, imports, reading
@@ -37,9 +37,9 @@ from pathlib import Path
 import benchlib as bl
 
 from pepler_cli.data.prepared import load_prepared
-from pepler_cli.metrics import explainability, rating, text
-from pepler_cli.metrics.report import score_predictions
-from pepler_cli.metrics.tokens import normalize
+from pepler_cli.evaluation.metrics import explainability, rating, text
+from pepler_cli.evaluation.metrics.tokens import normalize
+from pepler_cli.evaluation.scoring import score_predictions
 from pepler_cli.predictions import Prediction, write_predictions
 
 TARGET_SPEEDUP = 100.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv (if missing) and installs pepler, its built-in plugins and the test tools into it.
+# Creates .venv (if missing) and installs pepler, its built-in plugins and the test and lint tools into it.
 # Safe to run again: it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +14,5 @@ $PY -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 if ! $PY -c "import torch" >/dev/null 2>&1; then
   $PY -m pip install --quiet "torch==${PEPLER_TORCH_VERSION:-2.13.0}"
 fi
-$PY -m pip install --quiet -e ".[test]" -e plugins/pepler-gpt2 -e plugins/pepler-rating-heads
+# constraints.txt: the exact versions CI passed with, so a fresh machine gets a tested set.
+$PY -m pip install --quiet -c constraints.txt -e ".[dev]" -e plugins/pepler-gpt2 -e plugins/pepler-rating-heads

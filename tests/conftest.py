@@ -31,3 +31,19 @@ def tokenizer(tiny_backbone):
 @pytest.fixture
 def tiny_lm(tiny_backbone):
     return tiny_backbone.load_model()
+
+
+# The feature set of the `scored_dataset` fixture.
+SCORED_FEATURES = {"breakfast", "location", "room", "staff"}
+
+
+@pytest.fixture
+def scored_dataset(tmp_path: Path) -> Path:
+    """A prepared dataset reduced to what `pepler score` reads: its feature set and its rating range."""
+    data = tmp_path / "data" / "hotels"
+    data.mkdir(parents=True)
+    (data / "features.txt").write_text("".join(f + "\n" for f in sorted(SCORED_FEATURES)), encoding="utf-8")
+    (data / "manifest.yaml").write_text(
+        "format: pepler-dataset/1\nrating_range: [1.0, 5.0]\n", encoding="utf-8"
+    )
+    return data

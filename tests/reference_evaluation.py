@@ -1,6 +1,6 @@
 """A deliberately naive second implementation of the paper's evaluation, written from EVALUATION.md alone.
 
-It shares no code with pepler_cli.metrics and does not use rouge-score: plain string replacement and a
+It shares no code with pepler_cli.evaluation.metrics and does not use rouge-score: plain string replacement and a
 character loop for the tokens, dictionaries for n-gram counts, a full dynamic-programming table for the LCS,
 a list scan for USR and the O(N^2) loop over pairs for DIV. It is slow on purpose, so that it is easy to
 check by eye; tests compare the fast library against it on randomized data.

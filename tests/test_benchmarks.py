@@ -18,7 +18,7 @@ import torch
 from typer.testing import CliRunner
 
 from pepler_cli.cli.app import app
-from pepler_cli.metrics import explainability
+from pepler_cli.evaluation.metrics import explainability
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"

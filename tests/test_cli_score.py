@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from pepler_cli.cli.score import score_command
-from pepler_cli.fsutil import sha256_file
-from pepler_cli.metrics.report import ALL_KEYS, score_predictions
+from pepler_cli.evaluation.scoring import ALL_KEYS, score_predictions
+from pepler_cli.files import sha256_file
 from pepler_cli.predictions import Prediction, write_predictions
 
 app = typer.Typer()
@@ -31,7 +31,6 @@ PREDICTIONS = [
     Prediction("u2", "i2", "the staff is friendly", "the room is clean", "staff", 3.0, 3.5),
     Prediction("u3", "i3", "great location", "friendly staff , great location", "location", 2.0, 0.2),
 ]
-FEATURES = ["breakfast", "location", "room", "staff"]
 
 
 @pytest.fixture
@@ -42,39 +41,29 @@ def preds(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def dataset(tmp_path: Path) -> Path:
-    data = tmp_path / "data" / "hotels"
-    data.mkdir(parents=True)
-    (data / "features.txt").write_text("".join(f + "\n" for f in FEATURES), encoding="utf-8")
-    (data / "manifest.yaml").write_text(
-        "format: pepler-dataset/1\nrating_range: [1.0, 5.0]\n", encoding="utf-8"
-    )
-    return data
+def feature_file(scored_dataset: Path) -> Path:
+    return scored_dataset / "features.txt"
 
 
-@pytest.fixture
-def feature_file(dataset: Path) -> Path:
-    return dataset / "features.txt"
-
-
-def test_data_prints_a_table_and_writes_scores_yaml(preds: Path, dataset: Path) -> None:
-    result = runner.invoke(app, ["score", str(preds), "--data", str(dataset)])
+def test_data_prints_a_table_and_writes_scores_yaml(preds: Path, scored_dataset: Path) -> None:
+    result = runner.invoke(app, ["score", str(preds), "--data", str(scored_dataset)])
     assert result.exit_code == 0, result.output
     for label in ("BLEU-1", "BLEU-4", "R1-F", "R2-F", "USR", "FMR", "FCR", "DIV", "RMSE", "MAE"):
         assert label in result.stdout
 
     written = yaml.safe_load((preds.parent / "preds.scores.yaml").read_text(encoding="utf-8"))
-    expected = score_predictions(PREDICTIONS, set(FEATURES), (1.0, 5.0))
+    features = set((scored_dataset / "features.txt").read_text(encoding="utf-8").split())
+    expected = score_predictions(PREDICTIONS, features, (1.0, 5.0))
     assert written["n"] == 3
     assert written["predictions"]["sha256"] == sha256_file(preds)
-    assert written["features"] == {"source": "data", "path": str(dataset / "features.txt"), "count": 4}
+    assert written["features"] == {"source": "data", "path": str(scored_dataset / "features.txt"), "count": 4}
     assert written["rating_range"] == {"min": 1.0, "max": 5.0, "source": "manifest"}
     assert written["scores"] == pytest.approx({k: v for k, v in expected.items() if k != "n"})
     assert "note:" not in result.stderr  # the manifest gave the range: nothing to warn about
 
 
-def test_json_prints_every_score(preds: Path, dataset: Path) -> None:
-    result = runner.invoke(app, ["score", str(preds), "--data", str(dataset), "--json"])
+def test_json_prints_every_score(preds: Path, scored_dataset: Path) -> None:
+    result = runner.invoke(app, ["score", str(preds), "--data", str(scored_dataset), "--json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
     assert set(scores) == set(ALL_KEYS)
@@ -115,11 +104,11 @@ def test_features_with_rating_range_and_out(preds: Path, feature_file: Path, tmp
     assert not (preds.parent / "preds.scores.yaml").exists()
 
 
-def test_bad_line_exits_1_with_one_line(preds: Path, dataset: Path) -> None:
+def test_bad_line_exits_1_with_one_line(preds: Path, scored_dataset: Path) -> None:
     lines = preds.read_text(encoding="utf-8").splitlines()
     lines[1] = lines[1].replace('"feature": "staff"', '"feature": 3')
     preds.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = runner.invoke(app, ["score", str(preds), "--data", str(dataset)])
+    result = runner.invoke(app, ["score", str(preds), "--data", str(scored_dataset)])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {preds}:2: field 'feature' must be a string, got a number"
@@ -129,18 +118,20 @@ def test_bad_line_exits_1_with_one_line(preds: Path, dataset: Path) -> None:
 
 
 @pytest.mark.parametrize("both", [False, True])
-def test_exactly_one_of_data_and_features(preds: Path, dataset: Path, both: bool) -> None:
-    extra = ["--data", str(dataset), "--features", str(dataset / "features.txt")] if both else []
+def test_exactly_one_of_data_and_features(preds: Path, scored_dataset: Path, both: bool) -> None:
+    extra = (
+        ["--data", str(scored_dataset), "--features", str(scored_dataset / "features.txt")] if both else []
+    )
     result = runner.invoke(app, ["score", str(preds), *extra])
     assert result.exit_code == 2
     assert "exactly one of --data DIR or --features FILE" in result.stderr
 
 
-def test_manifest_without_rating_range(preds: Path, dataset: Path) -> None:
-    (dataset / "manifest.yaml").write_text("format: pepler-dataset/1\n", encoding="utf-8")
-    result = runner.invoke(app, ["score", str(preds), "--data", str(dataset)])
+def test_manifest_without_rating_range(preds: Path, scored_dataset: Path) -> None:
+    (scored_dataset / "manifest.yaml").write_text("format: pepler-dataset/1\n", encoding="utf-8")
+    result = runner.invoke(app, ["score", str(preds), "--data", str(scored_dataset)])
     assert result.exit_code == 1
-    assert f"{dataset / 'manifest.yaml'}: key 'rating_range' must be two numbers" in result.stderr
+    assert f"{scored_dataset / 'manifest.yaml'}: key 'rating_range' must be two numbers" in result.stderr
 
 
 def test_text_only_predictions_need_no_rating_range(tmp_path: Path, feature_file: Path) -> None:

@@ -46,8 +46,13 @@ def test_unknown_backbone_lists_available_ones(tmp_path):
 
     data = tmp_path / "data"
     fixture = Path(__file__).parent / "fixtures" / "nete-tiny"
-    assert runner.invoke(app, ["prepare", "tripadvisor", "--source", str(fixture), "--out", str(data)]).exit_code == 0
-    result = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "r"), "--backbone", "gpt5"])
+    assert (
+        runner.invoke(app, ["prepare", "tripadvisor", "--source", str(fixture), "--out", str(data)]).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app, ["train", "--data", str(data), "--out", str(tmp_path / "r"), "--backbone", "gpt5"]
+    )
     assert result.exit_code == 2
     assert "unknown backbone 'gpt5'" in result.output and "gpt2-tiny" in result.output
 

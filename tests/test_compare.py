@@ -181,7 +181,7 @@ def test_csv_rounds_like_the_paper(pair: tuple[Path, Path]) -> None:
 
 
 def test_table_is_the_default_and_highlights_best_in_bold_green(pair: tuple[Path, Path]) -> None:
-    from pepler_cli.comparison import load_rows, metric_columns, rich_table
+    from pepler_cli.evaluation.comparison import load_rows, metric_columns, rich_table
 
     run, scores = pair
     result = compare(str(run), str(scores))

@@ -7,8 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from pepler_cli.decoding import beam_search, pick_tokens, row_seed, sample_decode, sequence_log_probs
-from pepler_cli.generation import DecodeOptions, cut_at_eos, decode_batch, decode_in_batches, greedy_decode
+from pepler_cli.generation.beam import beam_search
+from pepler_cli.generation.decode import DecodeOptions, decode_batch, decode_in_batches
+from pepler_cli.generation.greedy import cut_at_eos, greedy_decode
+from pepler_cli.generation.incremental import sequence_log_probs
+from pepler_cli.generation.sampling import pick_tokens, row_seed, sample_decode
 from pepler_cli.modeling.base import positions_from_mask
 from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.continuous import ContinuousPromptModel

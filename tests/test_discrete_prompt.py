@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from typing import NamedTuple
+
+import torch
 
 from pepler_cli.config import TrainConfig
 from pepler_cli.data.feature_prompts import FeatureIndex, encode_prompts

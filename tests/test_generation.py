@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from pepler_cli.generation import DecodeOptions, cut_at_eos, decode_in_batches, greedy_decode, greedy_decode_naive
+from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
+from pepler_cli.generation.greedy import cut_at_eos, greedy_decode, greedy_decode_naive
 from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.discrete import DiscretePromptModel
@@ -40,7 +41,9 @@ def test_decoding_stops_at_eos_and_respects_max_tokens(tiny_lm):
         model.lm.get_output_embeddings().weight.zero_()
         model.lm.get_output_embeddings().weight[EOS] = 1.0
         model.lm.transformer.ln_f.bias.fill_(1.0)
-    ids = greedy_decode(model, PromptInputs(torch.tensor([0, 1]), torch.tensor([0, 1])), EOS, EOS, max_tokens=20)
+    ids = greedy_decode(
+        model, PromptInputs(torch.tensor([0, 1]), torch.tensor([0, 1])), EOS, EOS, max_tokens=20
+    )
     assert ids.shape == (2, 1)
     assert cut_at_eos(ids[0].tolist(), EOS) == []
 
@@ -59,13 +62,17 @@ def test_batched_decoding_equals_one_batch(tiny_lm):
     chunks = [row for part in decode_in_batches(model, inputs, EOS, EOS, device, small) for row in part]
     whole = [row for part in decode_in_batches(model, inputs, EOS, EOS, device, large) for row in part]
     assert chunks == whole
+    # Equal and also meaningful: not ten empty or identical explanations.
+    assert all(whole) and len({tuple(row) for row in whole}) > 1
 
 
 def _discrete_inputs(rows: int) -> PromptInputs:
     # Prompts of different lengths (0 to 7 tokens), left-padded: padding must change nothing.
     prompts = [[(37 * r + 11 * k) % 50000 for k in range(r % 8)] for r in range(rows)]
     tokens, mask = pad_left(prompts, EOS)
-    return PromptInputs(torch.zeros(rows, dtype=torch.long), torch.zeros(rows, dtype=torch.long), tokens, mask)
+    return PromptInputs(
+        torch.zeros(rows, dtype=torch.long), torch.zeros(rows, dtype=torch.long), tokens, mask
+    )
 
 
 def test_cached_greedy_equals_naive_with_padded_discrete_prompts(tiny_lm):

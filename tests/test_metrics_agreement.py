@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pepler_cli.metrics.report import ALL_KEYS, score_predictions
+from pepler_cli.evaluation.scoring import ALL_KEYS, score_predictions
 from pepler_cli.predictions import Prediction
 
 

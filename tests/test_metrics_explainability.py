@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pepler_cli.metrics.explainability import (
+from pepler_cli.evaluation.metrics.explainability import (
     feature_coverage_ratio,
     feature_diversity,
     feature_matching_ratio,
@@ -12,8 +12,8 @@ from pepler_cli.metrics.explainability import (
     unique_sentence_count,
     unique_sentence_ratio,
 )
-from pepler_cli.metrics.report import score_predictions
-from pepler_cli.metrics.tokens import normalize
+from pepler_cli.evaluation.metrics.tokens import normalize
+from pepler_cli.evaluation.scoring import score_predictions
 from pepler_cli.predictions import Prediction
 
 FEATURES = {"room", "staff", "location", "front desk"}

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from pepler_cli.metrics.rating import clip, mae, rmse
-from pepler_cli.metrics.report import score_predictions
+from pepler_cli.evaluation.metrics.rating import clip, mae, rmse
+from pepler_cli.evaluation.scoring import score_predictions
 from pepler_cli.predictions import Prediction
 
 RATINGS = [5.0, 3.0, 1.0]

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from pepler_cli.metrics.report import score_predictions
-from pepler_cli.metrics.text import bleu_statistics, corpus_bleu, rouge_scores
+from pepler_cli.evaluation.metrics.text import bleu_statistics, corpus_bleu, rouge_scores
+from pepler_cli.evaluation.scoring import score_predictions
 from pepler_cli.predictions import Prediction
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pepler_cli.metrics.tokens import normalize, normalize_text
+from pepler_cli.evaluation.metrics.tokens import normalize, normalize_text
 
 
 @pytest.mark.parametrize(

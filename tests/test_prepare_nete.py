@@ -18,7 +18,7 @@ from pepler_cli.data.nete import (
     read_nete_splits,
 )
 from pepler_cli.data.prepared import load_prepared
-from pepler_cli.data.truncation import load_gpt2_tokenizer, truncate_texts
+from pepler_cli.data.truncation import truncate_texts
 from pepler_cli.errors import PeplerError, UsageError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"
@@ -62,12 +62,11 @@ def nete_dir(tmp_path):
     return Path(shutil.copytree(FIXTURE, tmp_path / "TripAdvisor"))
 
 
-def test_prepare_keeps_records_and_given_splits(nete_dir, tmp_path):
+def test_prepare_keeps_records_and_given_splits(nete_dir, tmp_path, tokenizer):
     out = tmp_path / "data" / "tripadvisor"
-    result = prepare_nete("tripadvisor", nete_dir, out)
+    result = prepare_nete("tripadvisor", nete_dir, out, tokenizer=tokenizer)
     reviews = pickle.loads((nete_dir / "reviews.pickle").read_bytes())
     dataset = load_prepared(out)
-    tokenizer = load_gpt2_tokenizer()
 
     assert len(dataset.records) == len(reviews) == 60
     for record, review in zip(dataset.records, reviews):
@@ -194,11 +193,11 @@ def test_missing_source_explains_where_to_get_the_datasets(tmp_path):
         check_nete_source("tripadvisor", source)
 
 
-def test_existing_output_is_refused_before_any_work(nete_dir, tmp_path):
+def test_existing_output_is_refused_before_any_work(nete_dir, tmp_path, tokenizer):
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(PeplerError, match="already exists"):
-        prepare_nete("tripadvisor", nete_dir, out)
+        prepare_nete("tripadvisor", nete_dir, out, tokenizer=tokenizer)
 
 
 # ---------------------------------------------------------------------------------------------- truncation
@@ -219,15 +218,13 @@ TEXTS = [
 
 
 @pytest.mark.parametrize("limit", [1, 5, 20])
-def test_truncation_matches_the_authors_formula(limit):
-    tokenizer = load_gpt2_tokenizer()
+def test_truncation_matches_the_authors_formula(limit, tokenizer):
     assert truncate_texts(TEXTS, limit, tokenizer=tokenizer) == [
         _reference(t, tokenizer, limit) for t in TEXTS
     ]
 
 
-def test_truncation_without_the_piece_shortcut_gives_the_same(monkeypatch):
-    tokenizer = load_gpt2_tokenizer()
+def test_truncation_without_the_piece_shortcut_gives_the_same(monkeypatch, tokenizer):
     fast = truncate_texts(TEXTS, 20, tokenizer=tokenizer)
     monkeypatch.setattr(truncation, "_gpt2_like", lambda backend: False)
     assert truncate_texts(TEXTS, 20, tokenizer=tokenizer) == fast
@@ -252,8 +249,8 @@ class _CleaningTokenizer:
         return [self.decode(ids) for ids in batch]
 
 
-def test_truncation_follows_a_tokenizer_whose_decode_changes_text():
-    tokenizer = _CleaningTokenizer(load_gpt2_tokenizer())
+def test_truncation_follows_a_tokenizer_whose_decode_changes_text(tokenizer):
+    tokenizer = _CleaningTokenizer(tokenizer)
     expected = [_reference(t, tokenizer) for t in TEXTS]
     assert expected[4] != TEXTS[4]  # " ," and " 's" were cleaned up
     assert truncate_texts(TEXTS, 20, tokenizer=tokenizer) == expected

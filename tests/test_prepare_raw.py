@@ -22,7 +22,6 @@ from pepler_cli.data.raw import (
     raw_format,
     read_raw_reviews,
 )
-from pepler_cli.data.truncation import load_gpt2_tokenizer
 from pepler_cli.errors import PeplerError, UsageError
 
 SAMPLE = Path(__file__).parent / "fixtures" / "amazon-musical-instruments-sample.jsonl"
@@ -184,13 +183,13 @@ def test_reviews_without_explanation_are_dropped(fake_extractor):
     assert columns.opinions == ["good"] and columns.sentiments == [1]
 
 
-def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor):
+def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor, tokenizer):
     rows = _sample_rows()
     rows.insert(5, dict(rows[2], reviewText="a later duplicate of the same pair"))
     path = tmp_path / "reviews.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "data" / "sample"
-    result = prepare_raw(path, out, name="sample", seed=7)
+    result = prepare_raw(path, out, name="sample", seed=7, tokenizer=tokenizer)
 
     kept = [r for n, r in enumerate(rows) if n != 5]
     explained = [r for r in kept if _fake_extract([r["reviewText"]])[0] is not None]
@@ -200,7 +199,6 @@ def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor):
     assert counts["reviews_dropped"] == 41 - len(explained) and counts["records"] == len(explained)
 
     dataset = load_prepared(out)
-    tokenizer = load_gpt2_tokenizer()
     for record, row in zip(dataset.records, explained):
         assert (record.user, record.item) == (row["reviewerID"], row["asin"])
         assert record.text == tokenizer.decode(tokenizer(row["reviewText"])["input_ids"][:20])
@@ -219,19 +217,19 @@ def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor):
         "text": "reviewText",
     }
     # The same seed gives the same dataset.
-    again = prepare_raw(path, tmp_path / "again", name="sample", seed=7)
+    again = prepare_raw(path, tmp_path / "again", name="sample", seed=7, tokenizer=tokenizer)
     assert again.manifest["fingerprint"] == manifest["fingerprint"]
 
 
-def test_nothing_explained_is_an_error(tmp_path, monkeypatch):
+def test_nothing_explained_is_an_error(tmp_path, monkeypatch, tokenizer):
     monkeypatch.setattr(extraction, "extract_explanations", lambda texts, progress=None: [None] * len(texts))
     with pytest.raises(PeplerError, match="no review yielded an explanation"):
-        prepare_raw(SAMPLE, tmp_path / "out", name="x")
+        prepare_raw(SAMPLE, tmp_path / "out", name="x", tokenizer=tokenizer)
     assert not (tmp_path / "out").exists()
 
 
-def test_prepare_the_sample_with_the_real_extractor(tmp_path):
-    result = prepare_raw(SAMPLE, tmp_path / "sample", name="sample")
+def test_prepare_the_sample_with_the_real_extractor(tmp_path, tokenizer):
+    result = prepare_raw(SAMPLE, tmp_path / "sample", name="sample", tokenizer=tokenizer)
     dataset = load_prepared(tmp_path / "sample")
     assert 0 < len(dataset.records) <= 40
     assert all(r.feature and r.text and r.sentiment in (1, -1) and r.opinion for r in dataset.records)
@@ -239,7 +237,7 @@ def test_prepare_the_sample_with_the_real_extractor(tmp_path):
 
 
 @pytest.mark.skipif(not REAL_FILE.is_file(), reason="the bundled Amazon reviews are not here")
-def test_a_few_hundred_real_reviews(tmp_path):
+def test_a_few_hundred_real_reviews(tmp_path, tokenizer):
     path = tmp_path / "head.json.gz"
     with (
         gzip.open(REAL_FILE, "rt", encoding="utf-8") as source,
@@ -247,7 +245,7 @@ def test_a_few_hundred_real_reviews(tmp_path):
     ):
         for _, line in zip(range(300), source):
             target.write(line)
-    result = prepare_raw(path, tmp_path / "mi", name="amazon-musical-instruments")
+    result = prepare_raw(path, tmp_path / "mi", name="amazon-musical-instruments", tokenizer=tokenizer)
     counts = result.manifest["counts"]
     assert counts["reviews_read"] == 300 and counts["dropped_duplicates"] == 0
     assert 150 < counts["records"] <= 300

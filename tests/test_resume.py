@@ -15,7 +15,7 @@ from pepler_cli.errors import PeplerError
 from pepler_cli.runs import read_manifest
 from pepler_cli.training.checkpoint import PROGRESS_FILE, STATE_FILE, checkpoint_dir
 from pepler_cli.training.loop import SilentReporter
-from pepler_cli.training.run import train_run
+from pepler_cli.training.train import train as train_run
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"
 runner = CliRunner()
@@ -149,16 +149,16 @@ def test_the_cli_resumes_and_says_how_after_an_interrupt(data, tmp_path, monkeyp
         "--batch-size",
         "16",
     ]
-    import pepler_cli.training.run as run_module
+    import pepler_cli.training.train as run_module
 
-    real = run_module.train_run
+    real = run_module.train
     monkeypatch.setattr(
-        run_module, "train_run", lambda c, command, reporter: real(c, command, StopAt("prompt+lm", 2))
+        run_module, "train", lambda c, command=None, reporter=None: real(c, command, StopAt("prompt+lm", 2))
     )
     interrupted = runner.invoke(app, args)
     assert interrupted.exit_code == 130
     assert "--resume" in interrupted.output and "Traceback" not in interrupted.output
-    monkeypatch.setattr(run_module, "train_run", real)
+    monkeypatch.setattr(run_module, "train", real)
     resumed = runner.invoke(app, [*args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert "resuming from" in resumed.output

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pepler_cli.cli.app import app
-from pepler_cli.fsutil import sha256_file
+from pepler_cli.files import sha256_file
 from pepler_cli.predictions import Prediction, write_predictions
 
 runner = CliRunner()
@@ -24,7 +24,6 @@ PREDICTIONS = [
     Prediction("u2", "i2", "the staff is friendly", "the room is clean", "staff", 3.0, 3.5),
     Prediction("u3", "i3", "great location", "friendly staff , great location", "location", 2.0, 2.2),
 ]
-FEATURES = ["breakfast", "location", "room", "staff"]
 RUN_CONFIG = {
     "prompt": "continuous",
     "strategy": "sequential",
@@ -32,17 +31,6 @@ RUN_CONFIG = {
     "rating_weight": 0.01,
     "backbone": "gpt2-tiny",
 }
-
-
-@pytest.fixture
-def dataset(tmp_path: Path) -> Path:
-    data = tmp_path / "data" / "hotels"
-    data.mkdir(parents=True)
-    (data / "features.txt").write_text("".join(f + "\n" for f in FEATURES), encoding="utf-8")
-    (data / "manifest.yaml").write_text(
-        "format: pepler-dataset/1\nrating_range: [1.0, 5.0]\n", encoding="utf-8"
-    )
-    return data
 
 
 @pytest.fixture
@@ -126,12 +114,14 @@ def read_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def test_linked_scores_name_the_run_and_are_recorded_in_it(preds: Path, run: Path, dataset: Path) -> None:
+def test_linked_scores_name_the_run_and_are_recorded_in_it(
+    preds: Path, run: Path, scored_dataset: Path
+) -> None:
     write_meta(preds, run)
     before = snapshot(run)
     manifest_before = read_yaml(run / "manifest.yaml")
 
-    result = score(str(preds), "--data", str(dataset))
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert "note:" not in result.stderr
     assert "recorded the scores in" in result.stderr and "'split 1 test'" in result.stderr
@@ -185,14 +175,16 @@ def test_linked_scores_name_the_run_and_are_recorded_in_it(preds: Path, run: Pat
     assert row["scores"]["bleu_1"] == pytest.approx(document["scores"]["bleu_1"])
 
 
-def test_other_decoding_gets_its_own_entry(preds: Path, run: Path, dataset: Path, tmp_path: Path) -> None:
+def test_other_decoding_gets_its_own_entry(
+    preds: Path, run: Path, scored_dataset: Path, tmp_path: Path
+) -> None:
     write_meta(preds, run)
-    assert score(str(preds), "--data", str(dataset)).exit_code == 0
+    assert score(str(preds), "--data", str(scored_dataset)).exit_code == 0
 
     beam = tmp_path / "out" / "beam.jsonl"
     write_predictions(beam, PREDICTIONS[:2])
     write_meta(beam, run, decoding="beam", options={"beams": 4, "top_k": 50, "top_p": 0.9})
-    result = score(str(beam), "--data", str(dataset))
+    result = score(str(beam), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert read_yaml(tmp_path / "out" / "beam.scores.yaml")["generation"]["key"] == "split 1 test, beam 4"
     scores = read_yaml(run / "manifest.yaml")["scores"]
@@ -200,14 +192,14 @@ def test_other_decoding_gets_its_own_entry(preds: Path, run: Path, dataset: Path
     assert scores["split 1 test"]["n"] == 3 and scores["split 1 test, beam 4"]["n"] == 2
 
     # Scoring the same predictions again replaces their entry, in place.
-    assert score(str(preds), "--data", str(dataset)).exit_code == 0
+    assert score(str(preds), "--data", str(scored_dataset)).exit_code == 0
     assert list(read_yaml(run / "manifest.yaml")["scores"]) == ["split 1 test", "split 1 test, beam 4"]
 
 
-def test_hash_mismatch_is_a_note_and_no_link(preds: Path, run: Path, dataset: Path) -> None:
+def test_hash_mismatch_is_a_note_and_no_link(preds: Path, run: Path, scored_dataset: Path) -> None:
     write_meta(preds, run, sha256=hashlib.sha256(b"other predictions").hexdigest())
     before = snapshot(run)
-    result = score(str(preds), "--data", str(dataset))
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert "note: not linked to a run:" in result.stderr
     assert "predictions.sha256 differs" in result.stderr
@@ -216,19 +208,19 @@ def test_hash_mismatch_is_a_note_and_no_link(preds: Path, run: Path, dataset: Pa
     assert snapshot(run) == before
 
 
-def test_no_record_links_but_leaves_the_run_alone(preds: Path, run: Path, dataset: Path) -> None:
+def test_no_record_links_but_leaves_the_run_alone(preds: Path, run: Path, scored_dataset: Path) -> None:
     write_meta(preds, run)
     before = snapshot(run)
-    result = score(str(preds), "--data", str(dataset), "--no-record")
+    result = score(str(preds), "--data", str(scored_dataset), "--no-record")
     assert result.exit_code == 0, result.output
     assert "recorded" not in result.stderr
     assert read_yaml(preds.with_name("preds.scores.yaml"))["run"]["name"] == "hotels-1"
     assert snapshot(run) == before
 
 
-def test_missing_run_is_a_note(preds: Path, run: Path, dataset: Path, tmp_path: Path) -> None:
+def test_missing_run_is_a_note(preds: Path, run: Path, scored_dataset: Path, tmp_path: Path) -> None:
     write_meta(preds, tmp_path / "runs" / "gone")
-    result = score(str(preds), "--data", str(dataset))
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert "note: scores not recorded in the run:" in result.stderr and "does not exist" in result.stderr
     assert read_yaml(preds.with_name("preds.scores.yaml"))["run"]["path"] == str(
@@ -236,23 +228,23 @@ def test_missing_run_is_a_note(preds: Path, run: Path, dataset: Path, tmp_path: 
     )
 
 
-def test_a_different_run_at_the_path_is_left_alone(preds: Path, run: Path, dataset: Path) -> None:
+def test_a_different_run_at_the_path_is_left_alone(preds: Path, run: Path, scored_dataset: Path) -> None:
     write_meta(preds, run, name="another-run")
     before = snapshot(run)
-    result = score(str(preds), "--data", str(dataset))
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert "now holds run 'hotels-1', not 'another-run'" in result.stderr
     assert snapshot(run) == before
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_read_only_run_is_a_note(preds: Path, run: Path, dataset: Path) -> None:
+def test_read_only_run_is_a_note(preds: Path, run: Path, scored_dataset: Path) -> None:
     write_meta(preds, run)
     before = snapshot(run)
     run.chmod(0o555)
     (run / "manifest.yaml").chmod(0o444)
     try:
-        result = score(str(preds), "--data", str(dataset))
+        result = score(str(preds), "--data", str(scored_dataset))
     finally:
         run.chmod(0o755)
         (run / "manifest.yaml").chmod(0o644)
@@ -262,22 +254,22 @@ def test_read_only_run_is_a_note(preds: Path, run: Path, dataset: Path) -> None:
 
 
 def test_unwritable_run_is_a_note(
-    preds: Path, run: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+    preds: Path, run: Path, scored_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same as the read-only test, for a root user that may write anywhere: access says no."""
-    import pepler_cli.scores
+    import pepler_cli.runs
 
     write_meta(preds, run)
     before = snapshot(run)
     real_access = os.access
     monkeypatch.setattr(
-        pepler_cli.scores.os,
+        pepler_cli.runs.os,
         "access",
         lambda path, mode: (
             False if Path(path).resolve().is_relative_to(run.resolve()) else real_access(path, mode)
         ),
     )
-    result = score(str(preds), "--data", str(dataset))
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert (
         f"note: scores not recorded in the run: {run.resolve() / 'manifest.yaml'} is not writable"
@@ -286,17 +278,17 @@ def test_unwritable_run_is_a_note(
     assert snapshot(run) == before
 
 
-def test_no_meta_no_link_no_note(preds: Path, dataset: Path) -> None:
-    result = score(str(preds), "--data", str(dataset))
+def test_no_meta_no_link_no_note(preds: Path, scored_dataset: Path) -> None:
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert "note:" not in result.stderr
     assert "run" not in read_yaml(preds.with_name("preds.scores.yaml"))
 
 
-def test_broken_meta_is_a_note(preds: Path, run: Path, dataset: Path) -> None:
+def test_broken_meta_is_a_note(preds: Path, run: Path, scored_dataset: Path) -> None:
     preds.with_name("preds.meta.yaml").write_text("run: [unclosed\n", encoding="utf-8")
     before = snapshot(run)
-    result = score(str(preds), "--data", str(dataset))
+    result = score(str(preds), "--data", str(scored_dataset))
     assert result.exit_code == 0, result.output
     assert "note: not linked to a run:" in result.stderr and "not valid YAML" in result.stderr
     assert snapshot(run) == before
@@ -314,19 +306,16 @@ GENERATE_OPTIONS = {"max_tokens": 20, "beams": 4, "top_k": 50, "top_p": 0.9, "te
         ({**GENERATE_OPTIONS, "decoding": "beam"}, "beam 4"),
         ({**GENERATE_OPTIONS, "decoding": "top-k"}, "top-k 50"),
         ({**GENERATE_OPTIONS, "decoding": "top-p", "temperature": 0.7}, "top-p 0.9, temperature 0.7"),
-        ({"decoding": {"method": "beam", "beam_size": 5}}, "beam 5"),
-        ({"decoding": {"num_beams": 3}}, "beam 3"),
-        ({"decoding": "sampling"}, "sampling"),
     ],
 )
 def test_decoding_labels(config: dict[str, Any], label: str) -> None:
-    from pepler_cli.scores import decoding_label, decoding_of
+    from pepler_cli.evaluation.provenance import decoding_label, decoding_of
 
     assert decoding_label(decoding_of(config)) == label
 
 
 def test_decoding_keeps_only_the_methods_parameters() -> None:
-    from pepler_cli.scores import decoding_of
+    from pepler_cli.evaluation.provenance import decoding_of
 
     assert decoding_of({**GENERATE_OPTIONS, "decoding": "greedy"}) == {"method": "greedy"}
     assert decoding_of({**GENERATE_OPTIONS, "decoding": "beam"}) == {"method": "beam", "beams": 4}

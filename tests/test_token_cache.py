@@ -17,7 +17,12 @@ FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"
 @pytest.fixture
 def dataset(tmp_path):
     out = tmp_path / "data"
-    assert CliRunner().invoke(app, ["prepare", "tripadvisor", "--source", str(FIXTURE), "--out", str(out)]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(app, ["prepare", "tripadvisor", "--source", str(FIXTURE), "--out", str(out)])
+        .exit_code
+        == 0
+    )
     return load_prepared(out)
 
 
@@ -49,4 +54,6 @@ def test_a_damaged_cache_is_rebuilt(dataset, tokenizer):
 
 
 def test_another_dataset_or_tokenizer_gets_another_key(dataset, tokenizer):
-    assert cache_path(dataset.path, "other", tokenizer) != cache_path(dataset.path, dataset.fingerprint, tokenizer)
+    assert cache_path(dataset.path, "other", tokenizer) != cache_path(
+        dataset.path, dataset.fingerprint, tokenizer
+    )

@@ -1,147 +1,240 @@
-"""Typed, documented options of ``train`` and ``generate``: YAML in, validated, YAML out.
+"""The options of every command as typed, validated models: from a YAML file and/or the command line.
 
-Each field's description is the help text of its command-line flag, so the two never drift apart.
-Options may come from ``--config FILE.yaml`` (keys are the field names, with - or _); flags given on the
-command line override the file.
+A YAML file given with ``--config`` uses the option names as keys (``user-field`` or ``user_field``); flags
+given on the command line override it. Cross-field rules live in the validators, so a library user calling
+``pepler_cli.train(TrainConfig(...))`` gets the same checks as the command line. The resolved options are saved
+with every output (dataset manifest, run manifest, predictions sidecar). Each flag's help text lives with the
+flag in ``cli/``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pepler_cli.data.nete import NETE_DATASETS
 from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.files import read_yaml_mapping
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
+from pepler_cli.training.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT
+
+RAW_ONLY_OPTIONS = ("user_field", "item_field", "rating_field", "text_field", "seed")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 PromptKind = Literal["continuous", "discrete"]
 Strategy = Literal["sequential", "prompt-only", "joint", "fixed-prompt"]
 Decoding = Literal["greedy", "beam", "top-k", "top-p"]
-# The paper's learning rates: 1e-3 for the continuous prompt, 1e-4 for the discrete one.
-DEFAULT_LEARNING_RATE = {"continuous": 1e-3, "discrete": 1e-4}
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16"]
+# The paper's learning rates: 1e-3 for the continuous prompt, 1e-4 for the discrete one.
+DEFAULT_LEARNING_RATE = {"continuous": 1e-3, "discrete": 1e-4}
+
+Options = TypeVar("Options", bound=BaseModel)
+
+
+class PrepareConfig(BaseModel):
+    """``pepler prepare``: one of the paper's NETE datasets (with ``source``) or a raw reviews file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_or_dataset: str
+    source: Path | None = None  # folder of a downloaded NETE dataset
+    name: str | None = None  # required for raw reviews
+    out: Path | None = None  # default data/<name>
+    overwrite: bool = False
+    seed: int = 1234  # of the five random splits (raw reviews)
+    user_field: str = Field("reviewerID", min_length=1)
+    item_field: str = Field("asin", min_length=1)
+    rating_field: str = Field("overall", min_length=1)
+    text_field: str = Field("reviewText", min_length=1)
+    max_explanation_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=1024)
+    tokenizer: str = Field(
+        TRUNCATION_TOKENIZER, min_length=1
+    )  # backbone plugin whose tokenizer counts tokens
+
+    @property
+    def kind(self) -> Literal["nete", "raw"]:
+        return "nete" if self.source_or_dataset in NETE_DATASETS else "raw"
+
+    @property
+    def dataset_name(self) -> str:
+        return self.name or self.source_or_dataset
+
+    @property
+    def output(self) -> Path:
+        return self.out if self.out is not None else Path("data") / self.dataset_name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_given(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("source_or_dataset") is None:
+            raise ValueError(
+                "missing SOURCE_OR_DATASET: give tripadvisor, amazon or yelp (with --source DIR), or a raw reviews "
+                "file (with --name NAME); see pepler prepare --help"
+            )
+        return values
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> PrepareConfig:
+        if self.name is not None and not NAME_PATTERN.match(self.name):
+            raise ValueError(
+                f"--name {self.name!r}: use letters, digits, '.', '_' and '-' only (it names a folder)"
+            )
+        if self.kind == "nete":
+            given = [option for option in RAW_ONLY_OPTIONS if option in self.model_fields_set]
+            if given:
+                flags = ", ".join(_flag(option) for option in given)
+                raise ValueError(
+                    f"{flags}: only for raw review files; {self.source_or_dataset} comes with its own five splits"
+                )
+            return self
+        if self.source is not None:
+            raise ValueError(
+                f"--source is for the paper's datasets ({', '.join(NETE_DATASETS)}); a raw reviews file is given "
+                "as the first argument"
+            )
+        if self.name is None:
+            raise ValueError(
+                f"raw reviews {self.source_or_dataset} need --name NAME (it names data/NAME and the manifest)"
+            )
+        return self
 
 
 class TrainConfig(BaseModel):
+    """``pepler train``: a prepared dataset's split in, a run directory out."""
+
     model_config = ConfigDict(extra="forbid")
 
-    data: Path = Field(description="Prepared dataset directory (made by `pepler prepare`).")
-    split: int = Field(1, ge=1, le=5, description="Which of the dataset's five splits to train on.")
-    out: Path = Field(description="Run directory to create (written atomically when training ends).")
-    prompt: PromptKind = Field(
-        "continuous", description="continuous: learned user/item vectors (PEPLER); discrete: item features as words (PEPLER-D)."
-    )
-    strategy: Strategy | None = Field(
-        None,
-        description="sequential: prompt, then prompt+LM (continuous default); prompt-only: LM frozen; joint: both "
-        "from the start; fixed-prompt: LM only (discrete default).",
-    )
-    backbone: str = Field("gpt2", description="Backbone plugin name (see `pepler plugins`).")
-    backbone_path: str | None = Field(
-        None, description="Local directory with the backbone's weights instead of the hub id."
-    )
-    rating_head: str | None = Field(None, description="Rating head plugin (mf, mlp) for recommendation as regularization.")
-    rating_weight: float = Field(0.01, ge=0, description="λ: weight of the rating MSE in the loss (with --rating-head).")
-    learning_rate: float | None = Field(
-        None, gt=0, description="AdamW learning rate (default: the paper's 1e-3 continuous, 1e-4 discrete)."
-    )
-    batch_size: int = Field(128, ge=1, description="Examples per batch (paper: 128).")
-    epochs: int = Field(100, ge=1, description="Most epochs per stage; early stopping usually ends a stage first.")
-    patience: int = Field(5, ge=1, description="Stop a stage after this many epochs without a better validation loss.")
-    seed: int = Field(1111, description="Random seed: same seed, same data, same run.")
-    bucket_by_length: bool = Field(
-        False, description="Batch explanations of similar length together (less padding; batches differ from the paper's)."
-    )
-    device: Device = Field("auto", description="auto: cuda when available, else cpu.")
-    precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA when supported, fp32 on CPU.")
-    overwrite: bool = Field(
-        False,
-        description="Replace an existing run directory (only after the new run is complete) and discard an "
-        "interrupted run's checkpoint.",
-    )
-    resume: bool = Field(
-        False,
-        description="Continue an interrupted run from its checkpoint (<out>.checkpoint, saved after every epoch) "
-        "with the same options; starts afresh when there is none.",
-    )
+    data: Path
+    split: int = Field(1, ge=1, le=5)
+    out: Path
+    prompt: PromptKind = "continuous"
+    strategy: Strategy | None = None  # default: the prompt kind's (DEFAULT_STRATEGY)
+    backbone: str = "gpt2"
+    backbone_path: str | None = None
+    rating_head: str | None = None
+    rating_weight: float = Field(0.01, ge=0)  # λ, the authors' rating_reg
+    learning_rate: float | None = Field(None, gt=0)  # default: DEFAULT_LEARNING_RATE of the prompt kind
+    batch_size: int = Field(128, ge=1)
+    epochs: int = Field(100, ge=1)
+    patience: int = Field(5, ge=1)
+    seed: int = 1111
+    bucket_by_length: bool = False
+    device: Device = "auto"
+    precision: Precision = "auto"
+    overwrite: bool = False
+    resume: bool = False
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:
-        from pepler_cli.training.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT
-
         if self.rating_head is None and "rating_weight" in self.model_fields_set and self.rating_weight > 0:
             raise ValueError("--rating-weight needs --rating-head")
         if self.prompt == "discrete" and self.rating_head is not None:
-            raise ValueError("--rating-head needs the continuous prompt: the discrete prompt has no user/item vectors")
+            raise ValueError(
+                "--rating-head needs the continuous prompt: the discrete prompt has no user/item vectors"
+            )
         if self.strategy is None:
-            self.strategy = DEFAULT_STRATEGY[self.prompt]
+            self.strategy = DEFAULT_STRATEGY[self.prompt]  # type: ignore[assignment]
         if self.strategy not in STRATEGIES_OF_PROMPT[self.prompt]:
             allowed = ", ".join(STRATEGIES_OF_PROMPT[self.prompt])
-            raise ValueError(f"--strategy {self.strategy} does not apply to the {self.prompt} prompt (use {allowed})")
+            raise ValueError(
+                f"--strategy {self.strategy} does not apply to the {self.prompt} prompt (use {allowed})"
+            )
         if self.learning_rate is None:
             self.learning_rate = DEFAULT_LEARNING_RATE[self.prompt]
         return self
 
 
 class GenerateConfig(BaseModel):
+    """``pepler generate``: a run explains one part of a split into a predictions file."""
+
     model_config = ConfigDict(extra="forbid")
 
-    run: Path = Field(description="Run directory made by `pepler train`.")
-    data: Path | None = Field(None, description="Prepared dataset (default: the one the run was trained on).")
-    split: Literal["train", "validation", "test"] = Field("test", description="Which part of the split to explain.")
-    split_number: int | None = Field(
-        None, ge=1, le=5, description="Which of the five splits (default: the one the run was trained on)."
-    )
-    out: Path = Field(description="Where to write the predictions (JSON lines).")
-    max_tokens: int = Field(20, ge=1, le=512, description="Most tokens per explanation (paper: 20).")
-    decoding: Decoding = Field("greedy", description="greedy (the paper's), beam, top-k or top-p sampling.")
-    beams: int = Field(4, ge=1, le=64, description="Beam width for --decoding beam.")
-    top_k: int = Field(50, ge=1, description="Sample among the k most likely tokens (--decoding top-k).")
-    top_p: float = Field(0.9, gt=0, le=1, description="Sample from the smallest set of tokens with this much probability (--decoding top-p).")
-    temperature: float = Field(1.0, gt=0, description="Divide the logits by this before sampling.")
-    seed: int = Field(1111, description="Seed for sampling: the same seed gives the same explanations.")
-    batch_size: int = Field(256, ge=1, description="Examples decoded together.")
-    limit: int | None = Field(None, ge=1, description="Explain only the first N examples of the part.")
-    device: Device = Field("auto", description="auto: cuda when available, else cpu.")
-    overwrite: bool = Field(False, description="Replace an existing predictions file.")
+    run: Path
+    data: Path | None = None  # default: the dataset the run was trained on
+    split: Literal["train", "validation", "test"] = "test"
+    split_number: int | None = Field(None, ge=1, le=5)  # default: the run's split
+    out: Path
+    max_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=512)
+    decoding: Decoding = "greedy"
+    beams: int = Field(4, ge=1, le=64)
+    length_penalty: float = Field(0.0, ge=0)
+    top_k: int = Field(50, ge=1)
+    top_p: float = Field(0.9, gt=0, le=1)
+    temperature: float = Field(1.0, gt=0)
+    seed: int = 1111
+    batch_size: int = Field(256, ge=1)
+    limit: int | None = Field(None, ge=1)
+    device: Device = "auto"
+    overwrite: bool = False
 
 
-def help_of(model: type[BaseModel], name: str) -> str:
-    return model.model_fields[name].description or ""
+class ScoreConfig(BaseModel):
+    """``pepler score``: a predictions file and a feature set in, the paper's metrics out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    predictions: Path
+    data: Path | None = None  # prepared dataset: its feature set and rating range
+    features: Path | None = None  # or a feature file
+    rating_range: tuple[float, float] | None = None
+    out: Path | None = None  # default: <predictions>.scores.yaml beside them
+    record: bool = True  # record the scores in the run's manifest
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoreConfig:
+        if (self.data is None) == (self.features is None):
+            raise ValueError("give exactly one of --data DIR or --features FILE")
+        if self.rating_range is not None and self.rating_range[0] > self.rating_range[1]:
+            low, high = self.rating_range
+            raise ValueError(f"--rating-range: MIN ({low:g}) is above MAX ({high:g})")
+        return self
 
 
-def load_yaml_options(path: Path | None) -> dict[str, Any]:
-    """Options from a YAML file, keys normalised to field names; {} when no file is given."""
-    if path is None:
-        return {}
-    import yaml
-
+def read_options_file(path: Path) -> dict[str, Any]:
+    """The mapping of a ``--config`` YAML file, keys normalised to option names with underscores."""
+    if not Path(path).is_file():
+        raise UsageError(f"--config {path}: no such file")
     try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: config file not found") from None
-    except yaml.YAMLError as error:
-        raise PeplerError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise PeplerError(f"{path}: a config file must be a mapping of option names to values")
-    return {str(k).replace("-", "_"): v for k, v in loaded.items()}
+        options = read_yaml_mapping(path, "config file")
+    except PeplerError as error:
+        raise UsageError(f"--config {error.message}") from None
+    return {str(key).replace("-", "_"): value for key, value in options.items()}
 
 
-def resolve(model: type[BaseModel], config_file: Path | None, flags: dict[str, Any]) -> Any:
-    """File options, overridden by the flags that were actually given, validated by ``model``."""
-    options = load_yaml_options(config_file)
-    options.update({k: v for k, v in flags.items() if v is not None})
+def resolve(model: type[Options], config_file: Path | None, flags: dict[str, Any]) -> Options:
+    """File options, overridden by the flags that were given (``None`` means "not given"), validated."""
+    options = read_options_file(config_file) if config_file is not None else {}
+    unknown = sorted(set(options) - set(model.model_fields))
+    if unknown:
+        valid = ", ".join(sorted(_flag(key)[2:] for key in model.model_fields))
+        raise UsageError(
+            f"--config {config_file}: unknown key {_flag(unknown[0])[2:]!r} (valid keys: {valid})"
+        )
+    options.update({key: value for key, value in flags.items() if value is not None})
     try:
         return model(**options)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        source = f"{config_file}: " if config_file else ""
-        raise UsageError(f"{source}option {where.replace('_', '-')}: {first['msg']}") from None
+        raise UsageError(_validation_message(error, config_file)) from None
 
 
-def to_yaml_dict(config: BaseModel) -> dict[str, Any]:
+def saved_options(config: BaseModel) -> dict[str, Any]:
+    """The resolved options as plain data, for a manifest."""
     return config.model_dump(mode="json")
+
+
+def _validation_message(error: ValidationError, config_file: Path | None) -> str:
+    problem = error.errors()[0]
+    name = ".".join(str(part) for part in problem.get("loc", ()))
+    message = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not name:
+        return message
+    source = f"{config_file}: " if config_file is not None else ""
+    return f"{source}option {name} ({_flag(name)}): {message}"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -8,6 +8,7 @@ packages under ``plugins/`` that register exactly as a third party would. Tests 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -17,13 +18,69 @@ from pepler_cli.errors import PeplerError
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Kind = Literal["backbone", "rating_head"]
 ENTRY_POINT_GROUPS: dict[Kind, str] = {
     "backbone": "pepler.backbones",
     "rating_head": "pepler.rating_heads",
 }
+
+
+class KeyValueCache(Protocol):
+    """The keys and values a decoder keeps between steps (transformers' ``Cache``)."""
+
+    def reorder_cache(self, rows: torch.Tensor) -> None:
+        """Keep (and repeat) the given batch rows, in that order: beam search moves hypotheses with it."""
+        ...
+
+
+class DecoderOutput(Protocol):
+    last_hidden_state: torch.Tensor  # (B, T, width)
+    cache: KeyValueCache | None  # with use_cache=True
+
+
+class DecoderBody(Protocol):
+    """The transformer without its output layer (``model.base_model``): embeddings in, hidden states out."""
+
+    def __call__(
+        self,
+        *,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: KeyValueCache | None = None,
+        use_cache: bool = False,
+    ) -> DecoderOutput: ...
+
+
+class CausalLM(Protocol):
+    """What pepler uses of a causal language model: the whole of it a ``transformers`` causal LM offers.
+
+    The prompt goes in through the input embeddings, the explanation's loss and every decoding step go
+    through the body and the output layer separately (so no logits are computed where none are needed).
+    """
+
+    base_model: DecoderBody
+
+    def get_input_embeddings(self) -> torch.nn.Embedding: ...
+    def get_output_embeddings(self) -> torch.nn.Linear: ...
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+
+class Tokenizer(Protocol):
+    """What pepler uses of a tokenizer (a ``transformers`` tokenizer offers all of it)."""
+
+    eos_token_id: int | None
+    bos_token_id: int | None
+    pad_token_id: int | None
+
+    def __call__(self, texts: list[str], add_special_tokens: bool = True) -> Any:
+        """``result["input_ids"]``: one list of ids per text."""
+        ...
+
+    def batch_decode(self, ids: list[list[int]], **options: Any) -> list[str]: ...
+    def save_pretrained(self, directory: str) -> Any: ...
 
 
 @runtime_checkable
@@ -33,23 +90,31 @@ class Backbone(Protocol):
     name: str
     description: str
 
-    def load_tokenizer(self, path: str | None = None) -> PreTrainedTokenizerBase:
+    def load_tokenizer(self, path: str | None = None) -> Tokenizer:
         """The tokenizer; ``path`` is a local directory that overrides the built-in or hub source."""
         ...
 
-    def load_model(self, path: str | None = None) -> PreTrainedModel:
+    def load_model(self, path: str | None = None) -> CausalLM:
         """The causal LM with its pretrained weights (hub id, or the local directory ``path``)."""
         ...
 
-    def embedding_width(self, model: PreTrainedModel) -> int:
+    def architecture(self, model: CausalLM) -> dict[str, Any]:
+        """The model's architecture as plain JSON data: what ``build_model`` needs to make it again."""
+        ...
+
+    def build_model(self, architecture: dict[str, Any]) -> CausalLM:
+        """A model of that architecture (weights not yet loaded): a tuned backbone is rebuilt from its run."""
+        ...
+
+    def embedding_width(self, model: CausalLM) -> int:
         """Width of the word embeddings, which the prompt vectors must match."""
         ...
 
-    def save_tuned(self, model: PreTrainedModel, path: Path) -> None:
+    def save_tuned(self, model: CausalLM, path: Path) -> None:
         """Write tuned weights as safetensors (never a pickle)."""
         ...
 
-    def load_tuned(self, model: PreTrainedModel, path: Path) -> None:
+    def load_tuned(self, model: CausalLM, path: Path) -> None:
         """Read weights written by ``save_tuned`` into ``model``."""
         ...
 
@@ -121,9 +186,13 @@ class Registry:
             raise
         except Exception as error:  # a broken third-party plugin must not crash with a traceback
             entry = entries[name]
-            raise PeplerError(f"plugin {name!r} from package {entry.package} failed to load: {error}") from error
+            raise PeplerError(
+                f"plugin {name!r} from package {entry.package} failed to load: {error}"
+            ) from error
 
-    def register(self, kind: Kind, plugin: Any, package: str = "(registered at run time)", version: str = "") -> None:
+    def register(
+        self, kind: Kind, plugin: Any, package: str = "(registered at run time)", version: str = ""
+    ) -> None:
         self._registered[kind][plugin.name] = _Entry(plugin.name, kind, package, version, plugin, plugin)
 
     def unregister(self, kind: Kind, name: str) -> None:

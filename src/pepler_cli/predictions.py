@@ -1,19 +1,25 @@
-"""``preds.jsonl``: one prediction a line, the contract between ``generate`` and ``score``.
+"""``preds.jsonl`` and its sidecar ``preds.meta.yaml``: the contract between ``generate`` and ``score``.
 
-The format is documented in docs/formats.md.
+``preds.jsonl`` holds one prediction a line. The sidecar records what made them (run, dataset, split, decoding)
+and their sha256, so ``pepler score`` can link its scores back to the run. Both formats are documented in
+docs/formats.md.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pepler_cli
 from pepler_cli.errors import PeplerError
-from pepler_cli.fsutil import atomic_file
+from pepler_cli.files import atomic_file, describe, read_user_text, read_yaml_mapping, write_yaml
+
+META_FORMAT = "pepler-predictions-meta/1"
 
 _TEXT_FIELDS = ("user", "item", "reference", "generated", "feature")
 _RATING_FIELDS = ("rating", "predicted_rating")
@@ -40,24 +46,17 @@ class Prediction:
         return record
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    names = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}
-    return names[type(value)]
-
-
 def _parse_record(record: Any, where: str) -> Prediction:
     if not isinstance(record, dict):
-        raise PeplerError(f"{where}: expected a JSON object, got {_type_name(record)}")
+        raise PeplerError(f"{where}: expected a JSON object, got {describe(record, json=True)}")
     values: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
         if name not in record:
             raise PeplerError(f"{where}: missing field '{name}'")
         if not isinstance(record[name], str):
-            raise PeplerError(f"{where}: field '{name}' must be a string, got {_type_name(record[name])}")
+            raise PeplerError(
+                f"{where}: field '{name}' must be a string, got {describe(record[name], json=True)}"
+            )
         values[name] = record[name]
     for name in _RATING_FIELDS:
         value = record.get(name)
@@ -65,7 +64,7 @@ def _parse_record(record: Any, where: str) -> Prediction:
             continue
         # bool is an int subclass in Python, but true/false is never a rating.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise PeplerError(f"{where}: field '{name}' must be a number, got {_type_name(value)}")
+            raise PeplerError(f"{where}: field '{name}' must be a number, got {describe(value, json=True)}")
         if not math.isfinite(value):
             raise PeplerError(f"{where}: field '{name}' must be a finite number, got {value}")
         values[name] = float(value)
@@ -75,14 +74,7 @@ def _parse_record(record: Any, where: str) -> Prediction:
 def read_predictions(path: Path) -> list[Prediction]:
     """Every prediction in ``path``; a bad line raises a one-line PeplerError naming line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PeplerError(f"{path}: no such predictions file") from None
-    except UnicodeDecodeError as error:
-        raise PeplerError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
+    text = read_user_text(path, "predictions file")
     predictions = []
     # Split on "\n" only: str.splitlines would also break at U+2028 and friends, which JSON strings may hold.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -104,3 +96,33 @@ def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
     with atomic_file(Path(path)) as handle:
         for prediction in predictions:
             handle.write(json.dumps(prediction.to_json(), ensure_ascii=False) + "\n")
+
+
+def meta_path(predictions: Path) -> Path:
+    """``preds.jsonl`` → ``preds.meta.yaml``: where generate records what made the predictions."""
+    predictions = Path(predictions)
+    return predictions.with_name(f"{predictions.name.removesuffix('.jsonl')}.meta.yaml")
+
+
+def write_meta(predictions: Path, provenance: Mapping[str, Any]) -> None:
+    """Write the sidecar of ``predictions``: the format, pepler's version, the time, then ``provenance``
+    (command, config, run, dataset, and the predictions' path, count and sha256)."""
+    document = {
+        "format": META_FORMAT,
+        "pepler_version": pepler_cli.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance,
+    }
+    write_yaml(meta_path(predictions), document)
+
+
+def read_meta(predictions: Path) -> dict[str, Any] | None:
+    """The sidecar of ``predictions``, None when there is none; an unreadable one or another format is a
+    PeplerError naming the file."""
+    path = meta_path(predictions)
+    if not path.exists():
+        return None
+    meta = read_yaml_mapping(path, "predictions meta file")
+    if meta.get("format") != META_FORMAT:
+        raise PeplerError(f"{path}: field 'format': expected {META_FORMAT!r}")
+    return meta

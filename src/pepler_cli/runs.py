@@ -3,30 +3,28 @@
 Layout of ``runs/<name>/``:
 
 - ``manifest.yaml``: resolved config, command, versions, dataset fingerprint, per-stage/per-epoch losses,
-  best epochs, and the sha256 of every other file
+  best epochs, the sha256 of every other file, and (added by ``pepler score``) the scores under ``scores:``
 - ``prompt.safetensors``: the user and item vectors and the rating head's weights
 - ``backbone.safetensors`` + ``backbone_config.json``: only when the LM was tuned; a frozen backbone is
   referenced by plugin name (and ``backbone_path``), not copied
 - ``users.txt``, ``items.txt``: the id of each prompt-table row, one a line
 - ``tokenizer/``: the tokenizer's files
+
+This module knows the files and the manifest (and needs no torch, so ``pepler score`` stays quick);
+``run_model.py`` writes a trained model into a run and rebuilds it from one.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pepler_cli.errors import PeplerError
-from pepler_cli.fsutil import sha256_file
-
-if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedTokenizerBase
-
-    from pepler_cli.modeling.base import PromptModel
-    from pepler_cli.training.examples import EntityIndex
+from pepler_cli.files import atomic_write_text, read_yaml_mapping, sha256_file, yaml_text
 
 RUN_FORMAT = "pepler-run/1"
 MANIFEST = "manifest.yaml"
@@ -34,57 +32,16 @@ PROMPT_WEIGHTS = "prompt.safetensors"
 BACKBONE_WEIGHTS = "backbone.safetensors"
 BACKBONE_CONFIG = "backbone_config.json"
 TOKENIZER_DIR = "tokenizer"
-
-
-def write_run_files(
-    directory: Path,
-    model: PromptModel,
-    tokenizer: PreTrainedTokenizerBase,
-    entities: EntityIndex,
-    backbone_tuned: bool,
-    manifest: dict[str, Any],
-) -> dict[str, Any]:
-    """Write every file of a run into ``directory`` (a temporary one); returns the manifest written."""
-    from safetensors.torch import save_file
-
-    from pepler_cli.plugins import get_backbone
-
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.prompt_state().items()}
-    if tensors:  # a discrete prompt is words: nothing of its own to save
-        save_file(tensors, str(directory / PROMPT_WEIGHTS), metadata={"format": RUN_FORMAT})
-    if backbone_tuned:
-        get_backbone(manifest["config"]["backbone"]).save_tuned(model.lm, directory / BACKBONE_WEIGHTS)
-        (directory / BACKBONE_CONFIG).write_text(model.lm.config.to_json_string(), encoding="utf-8")
-    (directory / "users.txt").write_text("".join(f"{u}\n" for u in entities.users), encoding="utf-8")
-    (directory / "items.txt").write_text("".join(f"{i}\n" for i in entities.items), encoding="utf-8")
-    tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-    manifest = {**manifest, "backbone_weights": "tuned" if backbone_tuned else "frozen (referenced by name)"}
-    manifest["files"] = {
-        str(path.relative_to(directory)): sha256_file(path)
-        for path in sorted(directory.rglob("*"))
-        if path.is_file() and path.name != MANIFEST
-    }
-    write_manifest(directory / MANIFEST, manifest)
-    return manifest
-
-
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    import yaml
-
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), encoding="utf-8")
+USERS = "users.txt"
+ITEMS = "items.txt"
 
 
 def read_manifest(run: Path) -> dict[str, Any]:
-    import yaml
-
     path = Path(run) / MANIFEST
     if not path.is_file():
         raise PeplerError(f"{run}: not a pepler run (no {MANIFEST})")
-    try:
-        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise PeplerError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
+    manifest = read_yaml_mapping(path, "run manifest")
+    if manifest.get("format") != RUN_FORMAT:
         raise PeplerError(f"{path}: field 'format': expected {RUN_FORMAT!r}")
     return manifest
 
@@ -99,54 +56,62 @@ def verify_files(run: Path, manifest: dict[str, Any]) -> None:
             raise PeplerError(f"{path}: sha256 differs from {MANIFEST}; the file was changed or is damaged")
 
 
-@dataclass
-class LoadedRun:
-    path: Path
-    manifest: dict[str, Any]
-    model: PromptModel
-    tokenizer: PreTrainedTokenizerBase
-    entities: EntityIndex
+def record_scores(run_path: Path, key: str, entry: dict[str, Any], run_name: str | None) -> str | None:
+    """Put ``entry`` under ``scores: {key: ...}`` of the run's manifest.yaml; None when done, else a note.
+
+    Only manifest.yaml changes: it is read, updated and written back atomically (a temporary sibling renamed
+    over it, with the old file's permissions). A missing, foreign or read-only run is not an error: the
+    scores are still in scores.yaml, so the caller prints the note and carries on.
+    """
+    run_path = Path(run_path)
+    manifest_path = run_path / MANIFEST
+    not_recorded = "note: scores not recorded in the run:"
+    if not run_path.is_dir():
+        return f"{not_recorded} {run_path} does not exist (moved or deleted?)"
+    if not manifest_path.is_file():
+        return f"{not_recorded} {run_path} has no {MANIFEST}"
+    if not (os.access(run_path, os.W_OK) and os.access(manifest_path, os.W_OK)):
+        return f"{not_recorded} {manifest_path} is not writable (pass --no-record to skip)"
+    with _locked(run_path):
+        try:
+            manifest = read_manifest(run_path)
+        except PeplerError as error:
+            return f"{not_recorded} {error.message}"
+        if run_name is not None and manifest.get("name") not in (None, run_name):
+            return (
+                f"{not_recorded} {run_path} now holds run {manifest.get('name')!r}, "
+                f"not {run_name!r} that made the predictions"
+            )
+        existing = manifest.get("scores")
+        if existing is not None and not isinstance(existing, dict):
+            return f"{not_recorded} {manifest_path}: field 'scores' is not a mapping"
+        manifest["scores"] = {**(existing or {}), key: entry}
+        mode = stat.S_IMODE(manifest_path.stat().st_mode)
+        try:
+            atomic_write_text(manifest_path, yaml_text(manifest))
+            os.chmod(manifest_path, mode)
+        except OSError as error:
+            return f"{not_recorded} cannot write {manifest_path} ({error.strerror})"
+    return None
 
 
-def load_run(run: Path, device: torch.device) -> LoadedRun:
-    """Rebuild the model of a finished run after checking every file's hash."""
-    from safetensors.torch import load_file
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory itself, so two scorings cannot lose each other's entry.
 
-    from pepler_cli.plugins import get_backbone, get_rating_head
-    from pepler_cli.training.examples import EntityIndex
-    from pepler_cli.training.run import build_model
+    Locking the directory (not a lock file) leaves the run's files as they are; where that is not possible
+    the update goes on unlocked.
+    """
+    try:
+        import fcntl  # POSIX only
 
-    run = Path(run)
-    manifest = read_manifest(run)
-    verify_files(run, manifest)
-    config = manifest["config"]
-    backbone = get_backbone(config["backbone"])
-    tokenizer = backbone.load_tokenizer(str(run / TOKENIZER_DIR))
-    lm = _load_backbone_model(run, backbone, config.get("backbone_path"))
-    entities = EntityIndex(tuple(_read_lines(run / "users.txt")), tuple(_read_lines(run / "items.txt")))
-    head = None
-    if config.get("rating_head"):
-        head = get_rating_head(config["rating_head"]).build(backbone.embedding_width(lm))
-    model = build_model(config.get("prompt", "continuous"), lm, entities, head)
-    if (run / PROMPT_WEIGHTS).is_file():
-        model.load_prompt_state(load_file(str(run / PROMPT_WEIGHTS)))
-    model.to(device)
-    model.eval()
-    return LoadedRun(run, manifest, model, tokenizer, entities)
-
-
-def _load_backbone_model(run: Path, backbone: Any, backbone_path: str | None) -> Any:
-    if not (run / BACKBONE_WEIGHTS).is_file():
-        return backbone.load_model(backbone_path)
-    # A tuned backbone is complete in the run: build it from its config, no pretrained download needed.
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config_dict = json.loads((run / BACKBONE_CONFIG).read_text(encoding="utf-8"))
-    config = AutoConfig.for_model(**config_dict)
-    model = AutoModelForCausalLM.from_config(config)
-    backbone.load_tuned(model, run / BACKBONE_WEIGHTS)
-    return model
-
-
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
+        fd = os.open(directory, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

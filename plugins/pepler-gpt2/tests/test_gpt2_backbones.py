@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from pepler_gpt2 import GPT2_SMALL, GPT2_TINY, bundled_tokenizer_dir
 
 
@@ -45,7 +44,9 @@ def test_pretrained_loading_from_a_local_directory(tmp_path):
 def test_tuned_weights_round_trip_through_safetensors(tmp_path):
     model = GPT2_TINY.load_model()
     with torch.no_grad():
-        model.transformer.wte.weight.add_(0.5)  # tied to the output layer: must be written once, read back tied
+        model.transformer.wte.weight.add_(
+            0.5
+        )  # tied to the output layer: must be written once, read back tied
     GPT2_TINY.save_tuned(model, tmp_path / "backbone.safetensors")
     fresh = GPT2_TINY.load_model()
     GPT2_TINY.load_tuned(fresh, tmp_path / "backbone.safetensors")

@@ -1,7 +1,7 @@
 """``pepler``: the command-line entry point. One module per subcommand; this file only joins them.
 
-Subcommand modules import nothing heavy at top level (torch and transformers load inside the commands), so
-``pepler --help`` answers at once.
+Subcommand modules import nothing heavy at top level (the library loads inside the commands), so
+``pepler --help`` answers at once. Each command's help is its function's docstring.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pepler_cli.cli.train import train_command
 
 app = typer.Typer(
     name="pepler",
-    help="Personalized prompt learning for explainable recommendation (PEPLER): prepare → train → generate → score.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -42,18 +41,15 @@ def _root(
     """Personalized prompt learning for explainable recommendation (PEPLER): prepare → train → generate → score."""
 
 
-app.command("prepare", help="Prepare a dataset: the paper's NETE pickles, or raw reviews with built-in extraction.")(
-    prepare_command
-)
-app.command("train", help="Train PEPLER on a prepared dataset and write a run directory.")(train_command)
-app.command("generate", help="Explain a split's (user, item) pairs with a trained run; writes preds.jsonl.")(
-    generate_command
-)
-app.command("score", help="Score predictions with the paper's metrics (BLEU, ROUGE, USR, FMR, FCR, DIV, RMSE, MAE).")(
-    score_command
-)
-app.command("compare", help="Compare runs side by side with the paper's metrics, best values marked.")(compare_command)
-app.command("plugins", help="List the installed backbone and rating-head plugins.")(plugins_command)
+for name, command in (
+    ("prepare", prepare_command),
+    ("train", train_command),
+    ("generate", generate_command),
+    ("score", score_command),
+    ("compare", compare_command),
+    ("plugins", plugins_command),
+):
+    app.command(name)(command)
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""What every subcommand shares: turning a PeplerError into one clear line and an exit code."""
+"""What every subcommand shares: its flags' shape, and turning a PeplerError into one line and an exit code.
+
+Command modules import only typer, the standard library and this module at the top (``pepler --help`` stays
+instant); each imports the one library function it calls inside the command.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,17 @@ import typer
 from pepler_cli.errors import PeplerError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = "YAML file of options (keys as the flag names); flags given here override it."
+
+
+def flag(*names: str, help: str, default: Any = None) -> Any:
+    """An option that is None unless given, so a ``--config`` file's value is not overridden by a default.
+
+    ``default`` is only shown in the help: the library's option models hold the real defaults.
+    """
+    shown = f" (default: {default})" if default is not None else ""
+    return typer.Option(None, *names, help=help + shown, show_default=False)
 
 
 def report_errors(command: F) -> F:
@@ -38,3 +53,10 @@ def report_errors(command: F) -> F:
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def tell(message: str) -> None:
+    """A line for the person at the terminal, on stderr so stdout stays parseable."""
+    from pepler_cli.console import err_console
+
+    err_console.print(message, highlight=False, soft_wrap=True, markup=False)

@@ -1,7 +1,4 @@
-"""`pepler compare`: runs (or scores files) side by side in the paper's table layout, best values marked.
-
-Only typer, the standard library and pepler's tiny modules at the top; the table code loads inside.
-"""
+"""`pepler compare`: runs (or scores files) side by side in the paper's table layout, best values marked."""
 
 from __future__ import annotations
 
@@ -71,7 +68,7 @@ def compare_command(
     """
     import json
 
-    from pepler_cli.comparison import (
+    from pepler_cli.evaluation.comparison import (
         load_rows,
         metric_columns,
         render_csv,

@@ -3,56 +3,63 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from pepler_cli.cli.common import report_errors
-from pepler_cli.config import GenerateConfig, help_of
-
-
-def _help(name: str) -> str:
-    return help_of(GenerateConfig, name)
+from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 
 
 @report_errors
 def generate_command(
-    run: Path = typer.Argument(..., help=_help("run")),
-    data: Optional[Path] = typer.Option(None, "--data", help=_help("data")),
-    split: Optional[str] = typer.Option(None, "--split", help=_help("split")),
-    split_number: Optional[int] = typer.Option(None, "--split-number", help=_help("split_number")),
-    out: Optional[Path] = typer.Option(None, "--out", help=_help("out")),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help=_help("max_tokens")),
-    decoding: Optional[str] = typer.Option(None, "--decoding", help=_help("decoding")),
-    beams: Optional[int] = typer.Option(None, "--beams", help=_help("beams")),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help=_help("top_k")),
-    top_p: Optional[float] = typer.Option(None, "--top-p", help=_help("top_p")),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help=_help("temperature")),
-    seed: Optional[int] = typer.Option(None, "--seed", help=_help("seed")),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_help("batch_size")),
-    limit: Optional[int] = typer.Option(None, "--limit", help=_help("limit")),
-    device: Optional[str] = typer.Option(None, "--device", help=_help("device")),
-    overwrite: bool = typer.Option(False, "--overwrite", help=_help("overwrite")),
-    config_file: Optional[Path] = typer.Option(
-        None, "--config", help="YAML file of options (keys as the flag names); flags given here override it."
+    run: Path = typer.Argument(..., help="Run directory made by `pepler train`."),
+    data: Path | None = flag("--data", help="Prepared dataset (default: the one the run was trained on)."),
+    split: str | None = flag("--split", help="Part to explain: train, validation or test.", default="test"),
+    split_number: int | None = flag("--split-number", help="Which of the five splits (default: the run's)."),
+    out: Path | None = flag("--out", help="Where to write the predictions (JSON lines)."),
+    max_tokens: int | None = flag(
+        "--max-tokens", help="Most tokens per explanation (the paper's).", default=MAX_EXPLANATION_TOKENS
     ),
+    decoding: str | None = flag(
+        "--decoding", help="greedy (the paper's), beam, top-k or top-p sampling.", default="greedy"
+    ),
+    beams: int | None = flag("--beams", help="Beam width for --decoding beam.", default=4),
+    length_penalty: float | None = flag(
+        "--length-penalty",
+        help="--decoding beam ranks hypotheses by log-probability / length**this (0: plain sums).",
+        default=0,
+    ),
+    top_k: int | None = flag("--top-k", help="Sample among the k likeliest tokens (top-k).", default=50),
+    top_p: float | None = flag(
+        "--top-p",
+        help="Sample from the smallest set of tokens with this much probability (--decoding top-p).",
+        default=0.9,
+    ),
+    temperature: float | None = flag(
+        "--temperature", help="Divide the logits by this to sample.", default=1.0
+    ),
+    seed: int | None = flag("--seed", help="Sampling seed: same seed, same explanations.", default=1111),
+    batch_size: int | None = flag("--batch-size", help="Examples decoded together.", default=256),
+    limit: int | None = flag("--limit", help="Explain only the first N examples of the part."),
+    device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing predictions file."),
+    config_file: Path | None = flag("--config", help=CONFIG_HELP),
 ) -> None:
+    """Explain a split's (user, item) pairs with a trained run; writes preds.jsonl and preds.meta.yaml."""
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
     flags["overwrite"] = overwrite or None
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from pepler_cli.config import resolve
+    from pepler_cli.cli.progress import counter
+    from pepler_cli.config import GenerateConfig, resolve
     from pepler_cli.console import err_console
-    from pepler_cli.explain import generate_predictions
+    from pepler_cli.generation.generate import generate
 
     config = resolve(GenerateConfig, config_file, flags)
-    columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with counter("generating") as bar:
         task = bar.add_task("generate", total=None)
-        summary = generate_predictions(config, lambda done, total: bar.update(task, completed=done, total=total))
+        result = generate(config, lambda done, total: bar.update(task, completed=done, total=total))
     err_console.print(
-        f"[green]{summary['predictions']} explanations written:[/] {summary['out']} "
-        f"(split {summary['split_number']}, {summary['split']})"
+        f"[green]{result.predictions} explanations written:[/] {result.out} "
+        f"(split {result.split_number}, {result.split})"
     )

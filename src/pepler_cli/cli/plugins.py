@@ -11,6 +11,7 @@ from pepler_cli.cli.common import report_errors
 def plugins_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
 ) -> None:
+    """List the installed backbone and rating-head plugins."""
     import json
     from dataclasses import asdict
 

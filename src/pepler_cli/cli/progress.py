@@ -1,16 +1,40 @@
-"""Rich progress for training: a bar per epoch with loss, perplexity, tokens/s and ETA; a line per epoch."""
+"""Progress on stderr: bars for prepare and generate; for training a bar per epoch and a line per epoch."""
 
 from __future__ import annotations
 
 import math
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from pepler_cli.training.loop import EpochRecord
-from pepler_cli.training.strategies import Stage
+from pepler_cli.console import err_console
+
+if TYPE_CHECKING:
+    from pepler_cli.training.loop import EpochRecord
+    from pepler_cli.training.strategies import Stage
+
+
+def bars() -> Progress:
+    """A display with one bar per slow step (prepare's reading, extraction, truncation, writing)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=err_console)
+
+
+def counter(label: str) -> Progress:
+    """A transient bar of examples done out of all, with the time left."""
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err_console, transient=True)
 
 
 class TrainingProgress:
@@ -22,7 +46,9 @@ class TrainingProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  ppl {task.fields[ppl]:.1f}  {task.fields[tps]:,.0f} tok/s"),
+            TextColumn(
+                "loss {task.fields[loss]:.3f}  ppl {task.fields[ppl]:.1f}  {task.fields[tps]:,.0f} tok/s"
+            ),
             TimeRemainingColumn(),
             console=console,
             transient=True,
@@ -34,16 +60,22 @@ class TrainingProgress:
         self.progress.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.progress.stop()
 
     def stage_started(self, stage: Stage, trainable_parameters: int) -> None:
-        self.console.print(f"[bold]stage {stage.name}[/]: training {', '.join(stage.trains)} ({trainable_parameters:,} parameters)")
+        self.console.print(
+            f"[bold]stage {stage.name}[/]: training {', '.join(stage.trains)} ({trainable_parameters:,} parameters)"
+        )
 
     def epoch_started(self, stage: Stage, epoch: int, batches: int) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(f"{stage.name} epoch {epoch}", total=batches, loss=math.nan, ppl=math.nan, tps=0.0)
+        self.task = self.progress.add_task(
+            f"{stage.name} epoch {epoch}", total=batches, loss=math.nan, ppl=math.nan, tps=0.0
+        )
         self.last_time = time.perf_counter()
 
     def step(self, batches_done: int, loss: float, tokens: int) -> None:

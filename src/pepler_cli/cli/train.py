@@ -1,70 +1,97 @@
-"""``pepler train``: options in, library call, progress and a summary out."""
+"""``pepler train``: options in, one library call, progress and a summary out."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from pepler_cli.cli.common import report_errors
-from pepler_cli.config import TrainConfig, help_of
-
-
-def _help(name: str) -> str:
-    return help_of(TrainConfig, name)
+from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
 
 
 @report_errors
 def train_command(
-    data: Optional[Path] = typer.Option(None, "--data", help=_help("data")),
-    split: Optional[int] = typer.Option(None, "--split", help=_help("split")),
-    out: Optional[Path] = typer.Option(None, "--out", help=_help("out")),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help=_help("prompt")),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help=_help("strategy")),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help=_help("backbone")),
-    backbone_path: Optional[str] = typer.Option(None, "--backbone-path", help=_help("backbone_path")),
-    rating_head: Optional[str] = typer.Option(None, "--rating-head", help=_help("rating_head")),
-    rating_weight: Optional[float] = typer.Option(None, "--rating-weight", help=_help("rating_weight")),
-    learning_rate: Optional[float] = typer.Option(None, "--lr", "--learning-rate", help=_help("learning_rate")),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=_help("batch_size")),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=_help("epochs")),
-    patience: Optional[int] = typer.Option(None, "--patience", help=_help("patience")),
-    seed: Optional[int] = typer.Option(None, "--seed", help=_help("seed")),
-    bucket_by_length: Optional[bool] = typer.Option(
-        None, "--bucket-by-length/--no-bucket-by-length", help=_help("bucket_by_length")
+    data: Path | None = flag("--data", help="Prepared dataset directory (made by `pepler prepare`)."),
+    split: int | None = flag("--split", help="Which of the dataset's five splits to train on.", default=1),
+    out: Path | None = flag("--out", help="Run directory to create (written atomically when training ends)."),
+    prompt: str | None = flag(
+        "--prompt",
+        help="continuous: learned user/item vectors (PEPLER); discrete: item features as words (PEPLER-D).",
+        default="continuous",
     ),
-    device: Optional[str] = typer.Option(None, "--device", help=_help("device")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=_help("precision")),
-    overwrite: bool = typer.Option(False, "--overwrite", help=_help("overwrite")),
-    resume: bool = typer.Option(False, "--resume", help=_help("resume")),
-    config_file: Optional[Path] = typer.Option(
-        None, "--config", help="YAML file of options (keys as the flag names); flags given here override it."
+    strategy: str | None = flag(
+        "--strategy",
+        help="sequential: prompt, then prompt+LM (continuous default); prompt-only: LM frozen; joint: both from "
+        "the start; fixed-prompt: LM only (discrete default).",
     ),
+    backbone: str | None = flag(
+        "--backbone", help="Backbone plugin name (see `pepler plugins`).", default="gpt2"
+    ),
+    backbone_path: str | None = flag(
+        "--backbone-path", help="Local directory with the backbone's weights instead of the hub id."
+    ),
+    rating_head: str | None = flag(
+        "--rating-head", help="Rating head plugin (mf, mlp) for recommendation as regularization."
+    ),
+    rating_weight: float | None = flag(
+        "--rating-weight", help="λ: weight of the rating MSE in the loss (with --rating-head).", default=0.01
+    ),
+    learning_rate: float | None = flag(
+        "--lr",
+        "--learning-rate",
+        help="AdamW learning rate (default: the paper's 1e-3 continuous, 1e-4 discrete).",
+    ),
+    batch_size: int | None = flag("--batch-size", help="Examples per batch (paper: 128).", default=128),
+    epochs: int | None = flag(
+        "--epochs", help="Most epochs per stage; early stopping usually ends a stage first.", default=100
+    ),
+    patience: int | None = flag(
+        "--patience", help="Stop a stage after this many epochs without a better validation loss.", default=5
+    ),
+    seed: int | None = flag("--seed", help="Random seed: same seed, same data, same run.", default=1111),
+    bucket_by_length: bool | None = typer.Option(
+        None,
+        "--bucket-by-length/--no-bucket-by-length",
+        help="Batch explanations of similar length together (less padding; batches differ from the paper's).",
+    ),
+    device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
+    precision: str | None = flag(
+        "--precision", help="auto: bf16 autocast on CUDA when supported, fp32 on CPU.", default="auto"
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an existing run directory (only after the new run is complete) and discard an interrupted "
+        "run's checkpoint.",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run from its checkpoint (<out>.checkpoint, saved after every epoch) with "
+        "the same options; starts afresh when there is none.",
+    ),
+    config_file: Path | None = flag("--config", help=CONFIG_HELP),
 ) -> None:
+    """Train PEPLER on a prepared dataset and write a run directory."""
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
     flags["overwrite"] = overwrite or None  # unset flags leave a config file's value alone
     flags["resume"] = resume or None
 
-    import shlex
-    import sys
-
     from pepler_cli.cli.progress import TrainingProgress
-    from pepler_cli.config import resolve
+    from pepler_cli.config import TrainConfig, resolve
     from pepler_cli.console import err_console
     from pepler_cli.training.checkpoint import checkpoint_dir
-    from pepler_cli.training.run import train_run
+    from pepler_cli.training.train import train
 
     config = resolve(TrainConfig, config_file, flags)
-    command = shlex.join(["pepler", *sys.argv[1:]])
-    if config.resume and checkpoint_dir(config.out).exists():
-        err_console.print(f"resuming from {checkpoint_dir(config.out)}")
+    checkpoint = checkpoint_dir(config.out)
+    if config.resume and checkpoint.exists():
+        err_console.print(f"resuming from {checkpoint}")
     try:
         with TrainingProgress(err_console) as reporter:
-            manifest = train_run(config, command, reporter)
+            manifest = train(config, reporter=reporter)
     except KeyboardInterrupt:
-        checkpoint = checkpoint_dir(config.out)
         if not checkpoint.exists():
             raise  # nothing finished yet: the usual message
         err_console.print(

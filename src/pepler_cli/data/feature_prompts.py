@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pepler_cli.paper import MAX_DISCRETE_PROMPT_TOKENS
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
-
-MAX_PROMPT_TOKENS = 20
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class FeatureIndex:
 
 
 def encode_prompts(
-    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_tokens: int = MAX_PROMPT_TOKENS
+    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_tokens: int = MAX_DISCRETE_PROMPT_TOKENS
 ) -> list[list[int]]:
     """Token ids of each prompt, cut to ``max_tokens``; repeated prompts are encoded once."""
     distinct = list(dict.fromkeys(texts))

@@ -26,12 +26,16 @@ from pepler_cli.data.prepared import (
     PrepareResult,
     RecordColumns,
     Split,
+    Truncation,
     progress_task,
     read_index_file,
-    write_prepared,
+    truncate_and_write,
 )
+from pepler_cli.data.safe_pickle import load_plain_pickle
 from pepler_cli.data.stats import PAPER_DATASET_TITLES
 from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.files import ensure_new_output, sha256_file
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 
 NETE_DATASETS = tuple(PAPER_DATASET_TITLES)
 REVIEWS_FILE = "reviews.pickle"
@@ -79,8 +83,6 @@ def check_nete_source(dataset: str, source: Path | None) -> Path:
 
 def read_nete_reviews(path: Path, progress: Any = None) -> RecordColumns:
     """Records of a NETE ``reviews.pickle``, checked field by field; texts are not truncated yet."""
-    from pepler_cli.data.safe_pickle import load_plain_pickle
-
     path = Path(path)
     size = path.stat().st_size
     advance = progress_task(progress, f"reading {path.name}", size)
@@ -235,55 +237,40 @@ def prepare_nete(
     source: Path | None,
     out: Path,
     *,
+    tokenizer: Any,
+    tokenizer_name: str = TRUNCATION_TOKENIZER,
     name: str | None = None,
     overwrite: bool = False,
-    max_explanation_tokens: int = 20,
+    max_explanation_tokens: int = MAX_EXPLANATION_TOKENS,
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
-    tokenizer: Any = None,
 ) -> PrepareResult:
-    """Prepare one of the paper's datasets from its NETE folder ``source`` into ``out``."""
-    from pepler_cli.data.stats import compute_statistics
-    from pepler_cli.data.truncation import truncate_texts
-    from pepler_cli.fsutil import sha256_file
-
+    """Prepare one of the paper's datasets from its NETE folder ``source`` into ``out``; explanations are cut
+    to ``max_explanation_tokens`` tokens of ``tokenizer`` (named ``tokenizer_name`` in the manifest)."""
     if dataset not in NETE_DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; the paper's datasets are {', '.join(NETE_DATASETS)}")
     source = check_nete_source(dataset, source)
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise PeplerError(f"{out}: already exists; choose another --out or pass --overwrite")
-
-    reviews_path = source / REVIEWS_FILE
-    columns = read_nete_reviews(reviews_path, progress)
+    ensure_new_output(Path(out), overwrite)
+    columns = read_nete_reviews(source / REVIEWS_FILE, progress)
     splits = read_nete_splits(source, len(columns))
     source_hashes = {relative: sha256_file(source / relative) for relative in nete_source_files(source)}
-
-    distinct = len(set(columns.texts))
-    advance = progress_task(progress, f"truncating to {max_explanation_tokens} GPT-2 tokens", distinct)
-    columns.texts = truncate_texts(
-        columns.texts, max_explanation_tokens, tokenizer=tokenizer, progress=advance
-    )
-
-    statistics = compute_statistics(columns.users, columns.items, columns.texts, columns.features)
-    n = len(columns)
-    manifest = write_prepared(
-        out,
-        columns,
-        splits,
-        name=name or dataset,
-        source={"kind": "nete", "dataset": dataset, "path": str(source.resolve()), "sha256": source_hashes},
-        splits_info={
+    manifest_fields = {
+        "name": name or dataset,
+        "source": {
+            "kind": "nete",
+            "dataset": dataset,
+            "path": str(source.resolve()),
+            "sha256": source_hashes,
+        },
+        "splits_info": {
             "count": NETE_SPLIT_COUNT,
             "method": f"given: the NETE dataset's own splits {source}/1..{NETE_SPLIT_COUNT}, kept as is",
             "seed": None,
             "ratios": _split_ratios(splits[1]),
         },
-        extra_counts={"reviews_read": n, "reviews_dropped": 0},
-        config=config,
-        max_explanation_tokens=max_explanation_tokens,
-        statistics=statistics,
-        overwrite=overwrite,
-        progress=progress,
-    )
-    return PrepareResult(out=out, manifest=manifest, statistics=statistics)
+        "extra_counts": {"reviews_read": len(columns), "reviews_dropped": 0},
+        "config": config,
+        "overwrite": overwrite,
+    }
+    truncation = Truncation(tokenizer, max_explanation_tokens, tokenizer_name)
+    return truncate_and_write(Path(out), columns, splits, truncation, progress, **manifest_fields)

@@ -18,11 +18,17 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from json.encoder import encode_basestring as quote  # type: ignore[attr-defined]
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pepler_cli
+from pepler_cli.data.stats import DatasetStatistics, compute_statistics
+from pepler_cli.data.truncation import truncate_texts
 from pepler_cli.errors import PeplerError
+from pepler_cli.files import atomic_directory, read_yaml_mapping, sha256_file, yaml_text
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 
 FORMAT = "pepler-dataset/1"
 MANIFEST_FILE = "manifest.yaml"
@@ -149,7 +155,7 @@ class PrepareResult:
 
     out: Path
     manifest: dict[str, Any]
-    statistics: Any
+    statistics: DatasetStatistics
 
 
 def split_file(k: int, part: str) -> str:
@@ -193,9 +199,9 @@ def write_prepared(
     splits_info: Mapping[str, Any],
     extra_counts: Mapping[str, int] | None = None,
     config: Mapping[str, Any] | None = None,
-    max_explanation_tokens: int = 20,
-    tokenizer: str = "gpt2",
-    statistics: Any = None,
+    max_explanation_tokens: int = MAX_EXPLANATION_TOKENS,
+    tokenizer: str = TRUNCATION_TOKENIZER,
+    statistics: DatasetStatistics | None = None,
     overwrite: bool = False,
     progress: Any = None,
 ) -> dict[str, Any]:
@@ -205,9 +211,6 @@ def write_prepared(
     and fingerprint are computed here. ``extra_counts`` adds e.g. reviews_read/reviews_dropped to ``counts``.
     ``statistics`` may pass a precomputed :class:`~pepler_cli.data.stats.DatasetStatistics`.
     """
-    from pepler_cli import __version__
-    from pepler_cli.data.stats import compute_statistics
-    from pepler_cli.fsutil import atomic_directory
 
     columns = records if isinstance(records, RecordColumns) else RecordColumns.from_records(records)
     n = len(columns)
@@ -230,7 +233,7 @@ def write_prepared(
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "name": name,
-        "pepler_version": __version__,
+        "pepler_version": pepler_cli.__version__,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "source": dict(source),
         "counts": counts,
@@ -259,8 +262,46 @@ def write_prepared(
         manifest["files"] = hashes
         if config is not None:
             manifest["config"] = dict(config)
-        _write_hashed(tmp / MANIFEST_FILE, _dump_yaml(manifest))
+        _write_hashed(tmp / MANIFEST_FILE, yaml_text(manifest))
     return manifest
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How explanations are cut: to ``max_tokens`` tokens of ``tokenizer``, named ``name`` in the manifest."""
+
+    tokenizer: Any
+    max_tokens: int = MAX_EXPLANATION_TOKENS
+    name: str = TRUNCATION_TOKENIZER
+
+
+def truncate_and_write(
+    out: Path,
+    columns: RecordColumns,
+    splits: Mapping[int, Split],
+    truncation: Truncation,
+    progress: Any = None,
+    **manifest_fields: Any,
+) -> PrepareResult:
+    """The last steps of every source: cut the explanations, compute the statistics, write ``out``.
+
+    ``manifest_fields`` are :func:`write_prepared`'s keywords (name, source, splits_info, ...).
+    """
+    limit = truncation.max_tokens
+    advance = progress_task(progress, f"truncating to {limit} tokens", len(set(columns.texts)))
+    columns.texts = truncate_texts(columns.texts, limit, truncation.tokenizer, progress=advance)
+    statistics = compute_statistics(columns.users, columns.items, columns.texts, columns.features)
+    manifest = write_prepared(
+        out,
+        columns,
+        splits,
+        max_explanation_tokens=limit,
+        tokenizer=truncation.name,
+        statistics=statistics,
+        progress=progress,
+        **manifest_fields,
+    )
+    return PrepareResult(out=Path(out), manifest=manifest, statistics=statistics)
 
 
 def _write_hashed(path: Path, text: str) -> str:
@@ -269,27 +310,9 @@ def _write_hashed(path: Path, text: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _dump_yaml(data: Mapping[str, Any]) -> str:
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        """Mappings in block style (one key a line), lists of scalars inline: ``rating_range: [1.0, 5.0]``."""
-
-    def represent_list(dumper: yaml.SafeDumper, value: list) -> Any:
-        flat = all(not isinstance(element, (list, dict)) for element in value)
-        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
-
-    Dumper.add_representer(list, represent_list)
-    return yaml.dump(
-        dict(data), Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110
-    )
-
-
 def _record_lines(columns: RecordColumns) -> Iterator[str]:
     # Formatting the line directly is about four times faster than json.dumps of a dict per record; the
     # strings still go through json's own C string encoder, and ratings are finite floats (repr is JSON).
-    from json.encoder import encode_basestring as quote  # type: ignore[attr-defined]
-
     n = len(columns)
     opinions = columns.opinions if columns.opinions is not None else [None] * n
     sentiments = columns.sentiments if columns.sentiments is not None else [None] * n
@@ -343,26 +366,9 @@ def load_prepared(path: Path | str, verify: bool = True) -> PreparedDataset:
     file edited after prepare is named instead of silently changing results. Problems raise PeplerError
     naming the file, line and field.
     """
-    import yaml
-
     root = Path(path)
     manifest_path = root / MANIFEST_FILE
-    if not root.is_dir():
-        raise PeplerError(f"{root}: no such prepared dataset directory (make one with `pepler prepare`)")
-    if not manifest_path.is_file():
-        raise PeplerError(
-            f"{manifest_path}: missing; {root} is not a prepared dataset (run `pepler prepare`)"
-        )
-    try:
-        manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise PeplerError(f"{manifest_path}: not valid YAML ({_one_line(error)})") from None
-    if not isinstance(manifest, dict):
-        raise PeplerError(f"{manifest_path}: expected a mapping of keys, got {type(manifest).__name__}")
-    if manifest.get("format") != FORMAT:
-        raise PeplerError(
-            f"{manifest_path}: field 'format': expected {FORMAT!r}, got {manifest.get('format')!r}"
-        )
+    manifest = read_manifest(root)
 
     split_keys = _manifest_split_keys(manifest, manifest_path)
     expected = data_files(split_keys)
@@ -386,6 +392,45 @@ def load_prepared(path: Path | str, verify: bool = True) -> PreparedDataset:
     return PreparedDataset(records=records, features=features, splits=splits, manifest=manifest, path=root)
 
 
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The manifest of the prepared dataset ``root``, its format checked."""
+    manifest_path = Path(root) / MANIFEST_FILE
+    if not Path(root).is_dir():
+        raise PeplerError(f"{root}: no such prepared dataset directory (make one with `pepler prepare`)")
+    if not manifest_path.is_file():
+        raise PeplerError(
+            f"{manifest_path}: missing; {root} is not a prepared dataset (run `pepler prepare`)"
+        )
+    manifest = read_yaml_mapping(manifest_path, "dataset manifest")
+    if manifest.get("format") != FORMAT:
+        raise PeplerError(
+            f"{manifest_path}: field 'format': expected {FORMAT!r}, got {manifest.get('format')!r}"
+        )
+    return manifest
+
+
+def feature_file(root: Path) -> Path:
+    """The file of a prepared dataset's feature set, one feature a line."""
+    return Path(root) / FEATURES_FILE
+
+
+def read_rating_range(root: Path) -> tuple[float, float]:
+    """``rating_range: [min, max]`` of the prepared dataset ``root``: the whole dataset's range of ratings."""
+    manifest_path = Path(root) / MANIFEST_FILE
+    value = read_manifest(root).get("rating_range")
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        or value[0] > value[1]
+    ):
+        # No square brackets in the message: the error printer reads them as rich markup.
+        raise PeplerError(
+            f"{manifest_path}: key 'rating_range' must be two numbers, min then max, got {value!r}"
+        )
+    return float(value[0]), float(value[1])
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
@@ -401,8 +446,6 @@ def _manifest_split_keys(manifest: Mapping[str, Any], manifest_path: Path) -> li
 
 
 def _verify_hashes(root: Path, manifest: Mapping[str, Any], manifest_path: Path, expected: list[str]) -> None:
-    from pepler_cli.fsutil import sha256_file
-
     recorded = manifest.get("files")
     if not isinstance(recorded, dict):
         raise PeplerError(f"{manifest_path}: field 'files': missing (the sha256 of every data file)")

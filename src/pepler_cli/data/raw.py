@@ -2,8 +2,8 @@
 
 Steps: read and check every line; drop repeated (user, item) pairs, keeping the first; extract one
 (feature, opinion, sentence, sentiment) explanation per review with :mod:`pepler_cli.data.extraction`; drop
-reviews without one; truncate the sentences to 20 GPT-2 tokens; make five seeded 8:1:1 splits whose training
-part holds every user and item (:mod:`pepler_cli.data.splits`); write.
+reviews without one; truncate the sentences to the explanation length (20 GPT-2 tokens in the paper); make
+five seeded 8:1:1 splits whose training part holds every user and item (:mod:`pepler_cli.data.splits`); write.
 """
 
 from __future__ import annotations
@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pepler_cli.data.prepared import PrepareResult, RecordColumns, progress_task, write_prepared
+from pepler_cli.data import extraction
+from pepler_cli.data.prepared import (
+    PrepareResult,
+    RecordColumns,
+    Truncation,
+    progress_task,
+    truncate_and_write,
+)
+from pepler_cli.data.splits import SPLIT_COUNT, SPLIT_METHOD, SPLIT_RATIOS, make_splits
 from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.files import ensure_new_output, sha256_file
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 
 
 @dataclass(frozen=True)
@@ -187,8 +197,6 @@ def drop_duplicate_pairs(reviews: RawReviews) -> tuple[RawReviews, int]:
 
 def explain_reviews(reviews: RawReviews, progress: Any = None) -> tuple[RecordColumns, int]:
     """One explanation per review; reviews without one are dropped (their count is returned too)."""
-    from pepler_cli.data import extraction
-
     advance = progress_task(progress, "extracting features", len(reviews))
     explanations = extraction.extract_explanations(reviews.texts, progress=advance)
     if len(explanations) != len(reviews):
@@ -215,25 +223,20 @@ def prepare_raw(
     path: Path,
     out: Path,
     *,
+    tokenizer: Any,
+    tokenizer_name: str = TRUNCATION_TOKENIZER,
     name: str,
     fields: FieldMap = FieldMap(),
     seed: int = 1234,
     overwrite: bool = False,
-    max_explanation_tokens: int = 20,
+    max_explanation_tokens: int = MAX_EXPLANATION_TOKENS,
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
-    tokenizer: Any = None,
 ) -> PrepareResult:
-    """Prepare raw reviews ``path`` into ``out``: extraction, truncation, five seeded splits."""
-    from pepler_cli.data.splits import SPLIT_COUNT, SPLIT_METHOD, SPLIT_RATIOS, make_splits
-    from pepler_cli.data.stats import compute_statistics
-    from pepler_cli.data.truncation import truncate_texts
-    from pepler_cli.fsutil import sha256_file
-
+    """Prepare raw reviews ``path`` into ``out``: extraction, truncation to ``max_explanation_tokens`` tokens of
+    ``tokenizer`` (named ``tokenizer_name`` in the manifest), five seeded splits."""
     path = Path(path)
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise PeplerError(f"{out}: already exists; choose another --out or pass --overwrite")
+    ensure_new_output(Path(out), overwrite)
     reviews = read_raw_reviews(path, fields, progress)
     read = len(reviews)
     reviews, duplicates = drop_duplicate_pairs(reviews)
@@ -244,43 +247,30 @@ def prepare_raw(
             f"{path}: no review yielded an explanation (read {read}, duplicates {duplicates}); is "
             f"--text-field {fields.text!r} the review text?"
         )
-
-    distinct = len(set(columns.texts))
-    advance = progress_task(progress, f"truncating to {max_explanation_tokens} GPT-2 tokens", distinct)
-    columns.texts = truncate_texts(
-        columns.texts, max_explanation_tokens, tokenizer=tokenizer, progress=advance
-    )
     splits = make_splits(columns.users, columns.items, seed=seed, count=SPLIT_COUNT, ratios=SPLIT_RATIOS)
-    statistics = compute_statistics(columns.users, columns.items, columns.texts, columns.features)
-
-    manifest = write_prepared(
-        out,
-        columns,
-        splits,
-        name=name,
-        source={
+    manifest_fields = {
+        "name": name,
+        "source": {
             "kind": "raw",
             "path": str(path.resolve()),
             "format": raw_format(path),
             "fields": fields.as_options(),
             "sha256": {path.name: sha256_file(path)},
         },
-        splits_info={
+        "splits_info": {
             "count": SPLIT_COUNT,
             "method": SPLIT_METHOD,
             "seed": seed,
             "ratios": list(SPLIT_RATIOS),
         },
-        extra_counts={
+        "extra_counts": {
             "reviews_read": read,
             "reviews_dropped": duplicates + unexplained,
             "dropped_duplicates": duplicates,
             "dropped_no_explanation": unexplained,
         },
-        config=config,
-        max_explanation_tokens=max_explanation_tokens,
-        statistics=statistics,
-        overwrite=overwrite,
-        progress=progress,
-    )
-    return PrepareResult(out=out, manifest=manifest, statistics=statistics)
+        "config": config,
+        "overwrite": overwrite,
+    }
+    truncation = Truncation(tokenizer, max_explanation_tokens, tokenizer_name)
+    return truncate_and_write(Path(out), columns, splits, truncation, progress, **manifest_fields)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rich.table import Table
+
 
 @dataclass(frozen=True)
 class DatasetStatistics:
@@ -69,10 +71,8 @@ _ROWS = (
 )
 
 
-def statistics_table(name: str, stats: DatasetStatistics, paper: DatasetStatistics | None = None) -> Any:
+def statistics_table(name: str, stats: DatasetStatistics, paper: DatasetStatistics | None = None) -> Table:
     """A rich Table with this dataset's Table-4 values, and the paper's beside them when given."""
-    from rich.table import Table
-
     table = Table(title=f"{name}", caption="the columns of the paper's Table 4")
     table.add_column("statistic")
     table.add_column("prepared", justify="right")
@@ -84,10 +84,3 @@ def statistics_table(name: str, stats: DatasetStatistics, paper: DatasetStatisti
             row.append(fmt.format(getattr(paper, key)))
         table.add_row(*row)
     return table
-
-
-def print_statistics(name: str, stats: DatasetStatistics, paper_key: str | None = None) -> None:
-    """Print the table on stderr (stdout stays free for machine-readable output)."""
-    from pepler_cli.console import err_console
-
-    err_console.print(statistics_table(name, stats, PAPER_TABLE4.get(paper_key or "")))

@@ -1,4 +1,4 @@
-"""Cut explanations to at most N GPT-2 BPE tokens, exactly as the PEPLER authors do.
+"""Cut explanations to at most N BPE tokens of a given tokenizer, exactly as the PEPLER authors do (GPT-2's).
 
 The authors' loader keeps ``tokenizer.decode(tokenizer(text)["input_ids"][:20])``. Run one record at a time
 that costs many minutes on Yelp's 1.3 million records; even the Rust tokenizer's batch encode spends most of
@@ -22,13 +22,12 @@ a sample of every run; ``tests/test_prepare_nete.py`` compares the result with t
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-MAX_EXPLANATION_TOKENS = 20
-TOKENIZER_NAME = "gpt2"
+from tokenizers import models, pre_tokenizers
+
 BATCH_SIZE = 50_000
 SELF_CHECK = 300
 
@@ -39,30 +38,18 @@ _GPT2_ASCII_PIECES = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=1)
-def load_gpt2_tokenizer() -> Any:
-    """GPT-2's tokenizer from the GPT-2 backbone plugin (its BPE files ship with it: no network).
-
-    Cached: loading takes a second or two, and truncation only reads from it.
-    """
-    from pepler_cli.plugins import get_backbone
-
-    return get_backbone(TOKENIZER_NAME).load_tokenizer()
-
-
 def truncate_texts(
     texts: Sequence[str],
-    max_tokens: int = MAX_EXPLANATION_TOKENS,
-    tokenizer: Any = None,
+    max_tokens: int,
+    tokenizer: Any,
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> list[str]:
-    """Each text cut to its first ``max_tokens`` BPE tokens; ``progress(n)`` reports distinct texts done.
+    """Each text cut to its first ``max_tokens`` tokens of ``tokenizer`` (a transformers tokenizer: data
+    knows no model, the caller passes it); ``progress(n)`` reports distinct texts done.
 
     The returned list shares one string object between equal texts, which also saves memory.
     """
-    if tokenizer is None:
-        tokenizer = load_gpt2_tokenizer()
     encoder = _Encoder(tokenizer)
     unique = list(dict.fromkeys(texts))
     changed: dict[str, str] = {}
@@ -187,8 +174,6 @@ class _Encoder:
 def _gpt2_like(backend: Any) -> bool:
     """True for a tokenizer whose ids are the concatenation of its GPT-2 regex pieces' ids."""
     try:
-        from tokenizers import models, pre_tokenizers
-
         if backend.normalizer is not None or not isinstance(backend.model, models.BPE):
             return False
         pre = backend.pre_tokenizer
@@ -199,5 +184,5 @@ def _gpt2_like(backend: Any) -> bool:
             backend.encode("a", add_special_tokens=True).ids
             == backend.encode("a", add_special_tokens=False).ids
         )
-    except Exception:  # noqa: BLE001 - any unexpected tokenizer shape: take the slow, exact route
+    except Exception:
         return False

@@ -70,7 +70,10 @@ class PromptModel(nn.Module, ABC):
         else:
             mask = torch.cat([prefix_mask, batch.token_mask], dim=1)
             hidden = self.lm.base_model(
-                inputs_embeds=inputs, attention_mask=mask.long(), position_ids=positions_from_mask(mask), use_cache=False
+                inputs_embeds=inputs,
+                attention_mask=mask.long(),
+                position_ids=positions_from_mask(mask),
+                use_cache=False,
             ).last_hidden_state
         # The hidden state at <bos> predicts w_1, …, at w_n predicts <eos>: positions P … P+T-2.
         targets_mask = batch.token_mask[:, 1:]

@@ -25,6 +25,14 @@ class PromptInputs:
             self.prompt_mask[rows] if self.prompt_mask is not None else None,
         )
 
+    def to(self, device: torch.device) -> PromptInputs:
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return tensor.to(device, non_blocking=True) if tensor is not None else None
+
+        return PromptInputs(
+            move(self.users), move(self.items), move(self.prompt_tokens), move(self.prompt_mask)
+        )
+
 
 @dataclass
 class Batch:
@@ -45,7 +53,9 @@ class Batch:
         moved = {}
         for field in fields(self):
             value: torch.Tensor | None = getattr(self, field.name)
-            moved[field.name] = value.pin_memory().to(device, non_blocking=True) if value is not None else None
+            moved[field.name] = (
+                value.pin_memory().to(device, non_blocking=True) if value is not None else None
+            )
         return Batch(**moved)
 
     @property

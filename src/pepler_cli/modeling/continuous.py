@@ -19,7 +19,9 @@ class ContinuousPromptModel(PromptModel):
     prompt_kind = "continuous"
     prefix_length = 2
 
-    def __init__(self, lm: nn.Module, n_users: int, n_items: int, rating_head: nn.Module | None = None) -> None:
+    def __init__(
+        self, lm: nn.Module, n_users: int, n_items: int, rating_head: nn.Module | None = None
+    ) -> None:
         super().__init__(lm)
         width = int(lm.get_input_embeddings().embedding_dim)
         self.user_embeddings = nn.Embedding(n_users, width)

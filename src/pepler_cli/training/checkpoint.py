@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
-from pepler_cli.config import TrainConfig, to_yaml_dict
+from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.errors import PeplerError
-from pepler_cli.fsutil import atomic_directory, read_user_text
+from pepler_cli.files import atomic_directory, read_yaml_mapping, yaml_text
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.training.loop import EpochRecord, StageProgress, StageRecord
 
@@ -52,7 +54,7 @@ class Resumed:
 
 
 def training_options(config: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in to_yaml_dict(config).items() if k not in FREE_OPTIONS}
+    return {k: v for k, v in saved_options(config).items() if k not in FREE_OPTIONS}
 
 
 def save_checkpoint(
@@ -67,8 +69,6 @@ def save_checkpoint(
     seconds: float,
 ) -> None:
     """Write the checkpoint after an epoch; ``current`` is the stage being trained (its optimizer given)."""
-    from safetensors.torch import save_file
-
     tensors: dict[str, torch.Tensor] = {}
     for name, parameter in _parameters_in(model, groups_trained).items():
         tensors[f"model/{name}"] = parameter
@@ -96,32 +96,28 @@ def save_checkpoint(
             "best_is_current": best_is_current,
         },
     }
-    import yaml
-
     with atomic_directory(directory, overwrite=True) as tmp:
         save_file(
             {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()},
             str(tmp / STATE_FILE),
             metadata={"format": CHECKPOINT_FORMAT},
         )
-        (tmp / PROGRESS_FILE).write_text(yaml.safe_dump(progress, sort_keys=False), encoding="utf-8")
+        (tmp / PROGRESS_FILE).write_text(yaml_text(progress), encoding="utf-8")
 
 
 def load_checkpoint(directory: Path, config: TrainConfig, fingerprint: str | None) -> Resumed:
     """Read a checkpoint made with the same training options on the same dataset, or explain why not."""
-    import yaml
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     progress_path = directory / PROGRESS_FILE
     try:
-        progress = yaml.safe_load(read_user_text(progress_path, "checkpoint file"))
+        progress = read_yaml_mapping(progress_path, "checkpoint file")
         tensors = load_file(str(directory / STATE_FILE))
-    except (yaml.YAMLError, SafetensorError, OSError) as error:
+    except PeplerError as error:
+        raise PeplerError(f"{error.message}; damaged checkpoint, pass --overwrite to start over") from None
+    except (SafetensorError, OSError) as error:
         raise PeplerError(
             f"{directory}: damaged checkpoint ({error}); pass --overwrite to start over"
         ) from None
-    if not isinstance(progress, dict) or progress.get("format") != CHECKPOINT_FORMAT:
+    if progress.get("format") != CHECKPOINT_FORMAT:
         raise PeplerError(
             f"{progress_path}: not a {CHECKPOINT_FORMAT} checkpoint; pass --overwrite to start over"
         )

@@ -4,64 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from pepler_cli.data.feature_prompts import FeatureIndex, encode_prompts
-from pepler_cli.errors import PeplerError
 from pepler_cli.modeling.batch import Batch, collate
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-
-
-@dataclass(frozen=True)
-class SpecialTokens:
-    bos: int
-    eos: int
-    pad: int
-
-
-def special_tokens(tokenizer: PreTrainedTokenizerBase) -> SpecialTokens:
-    """GPT-2 has one special token, <|endoftext|>, which serves as <bos>, <eos> and (masked) padding."""
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise PeplerError("the backbone's tokenizer has no end-of-sequence token")
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    return SpecialTokens(bos=bos, eos=eos, pad=pad)
-
-
-@dataclass(frozen=True)
-class EntityIndex:
-    """User and item ids in a fixed order; a row of the prompt embedding tables per id."""
-
-    users: tuple[str, ...]
-    items: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_user_rows", {u: i for i, u in enumerate(self.users)})
-        object.__setattr__(self, "_item_rows", {v: i for i, v in enumerate(self.items)})
-
-    @classmethod
-    def from_records(cls, records: Sequence) -> EntityIndex:
-        """First-appearance order over every record, as the authors' entity dictionaries do."""
-        users = dict.fromkeys(r.user for r in records)
-        items = dict.fromkeys(r.item for r in records)
-        return cls(tuple(users), tuple(items))
-
-    def user_row(self, user: str, where: str) -> int:
-        try:
-            return self._user_rows[user]  # type: ignore[attr-defined]
-        except KeyError:
-            raise PeplerError(f"{where}: field 'user': {user!r} was not seen when the run was trained") from None
-
-    def item_row(self, item: str, where: str) -> int:
-        try:
-            return self._item_rows[item]  # type: ignore[attr-defined]
-        except KeyError:
-            raise PeplerError(f"{where}: field 'item': {item!r} was not seen when the run was trained") from None
+from pepler_cli.modeling.entities import EntityIndex
+from pepler_cli.modeling.special_tokens import special_tokens
+from pepler_cli.plugins import Tokenizer
 
 
 @dataclass
@@ -87,7 +37,7 @@ class Examples:
 def encode_examples(
     records: Sequence,
     numbers: Sequence[int],
-    tokenizer: PreTrainedTokenizerBase,
+    tokenizer: Tokenizer,
     entities: EntityIndex,
     source: str,
     features: FeatureIndex | None = None,
@@ -115,7 +65,7 @@ def encode_examples(
     )
 
 
-def discrete_prompt_ids(records: Sequence, tokenizer: PreTrainedTokenizerBase, features: FeatureIndex) -> list[list[int]]:
+def discrete_prompt_ids(records: Sequence, tokenizer: Tokenizer, features: FeatureIndex) -> list[list[int]]:
     return encode_prompts([features.prompt_text(r.user, r.item) for r in records], tokenizer)
 
 
@@ -124,7 +74,9 @@ def discrete_prompt_ids(records: Sequence, tokenizer: PreTrainedTokenizerBase, f
 BUCKET_POOL_BATCHES = 50
 
 
-def batch_rows(examples: Examples, batch_size: int, generator: torch.Generator | None, by_length: bool) -> list[list[int]]:
+def batch_rows(
+    examples: Examples, batch_size: int, generator: torch.Generator | None, by_length: bool
+) -> list[list[int]]:
     """Rows of each batch: in order (no generator), shuffled, or shuffled within length buckets."""
     count = len(examples)
     if generator is None:

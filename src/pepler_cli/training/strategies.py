@@ -26,7 +26,10 @@ STRATEGIES: dict[str, tuple[Stage, ...]] = {
     "fixed-prompt": (LM_STAGE,),
 }
 DEFAULT_STRATEGY = {"continuous": "sequential", "discrete": "fixed-prompt"}
-STRATEGIES_OF_PROMPT = {"continuous": ("sequential", "prompt-only", "joint", "fixed-prompt"), "discrete": ("fixed-prompt",)}
+STRATEGIES_OF_PROMPT = {
+    "continuous": ("sequential", "prompt-only", "joint", "fixed-prompt"),
+    "discrete": ("fixed-prompt",),
+}
 
 
 def stages_of(strategy: str) -> tuple[Stage, ...]:

@@ -15,17 +15,17 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+from pepler_cli.plugins import Tokenizer
 
 CACHE_DIR = ".cache"
 
 
-def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         definition = backend.to_str()
@@ -34,14 +34,20 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(definition.encode("utf-8")).hexdigest()
 
 
-def cache_path(dataset_path: Path, dataset_fingerprint: str, tokenizer: PreTrainedTokenizerBase) -> Path:
-    key = hashlib.sha256(f"{dataset_fingerprint}:{tokenizer_fingerprint(tokenizer)}".encode()).hexdigest()[:24]
+def cache_path(dataset_path: Path, dataset_fingerprint: str, tokenizer: Tokenizer) -> Path:
+    key = hashlib.sha256(f"{dataset_fingerprint}:{tokenizer_fingerprint(tokenizer)}".encode()).hexdigest()[
+        :24
+    ]
     return Path(dataset_path) / CACHE_DIR / f"tokens-{key}.safetensors"
 
 
-def explanation_token_ids(dataset: Any, tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
+def explanation_token_ids(dataset: Any, tokenizer: Tokenizer) -> list[list[int]]:
     """Token ids of every record's explanation (no special tokens), in record order."""
-    path = cache_path(dataset.path, dataset.fingerprint, tokenizer) if dataset.path and dataset.fingerprint else None
+    path = (
+        cache_path(dataset.path, dataset.fingerprint, tokenizer)
+        if dataset.path and dataset.fingerprint
+        else None
+    )
     if path is not None:
         cached = _read(path, len(dataset.records))
         if cached is not None:
@@ -53,8 +59,6 @@ def explanation_token_ids(dataset: Any, tokenizer: PreTrainedTokenizerBase) -> l
 
 
 def _read(path: Path, count: int) -> list[list[int]] | None:
-    from safetensors.torch import load_file
-
     if not path.is_file():
         return None
     try:
@@ -68,8 +72,6 @@ def _read(path: Path, count: int) -> list[list[int]] | None:
 
 
 def _write(path: Path, ids: list[list[int]]) -> None:
-    from safetensors.torch import save_file
-
     lengths = torch.tensor([0] + [len(row) for row in ids], dtype=torch.int64)
     tensors = {
         "ids": torch.tensor([token for row in ids for token in row], dtype=torch.int32),

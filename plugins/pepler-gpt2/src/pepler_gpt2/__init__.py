@@ -32,7 +32,10 @@ def bundled_tokenizer_dir() -> Path:
 
 
 def _has_tokenizer(directory: Path) -> bool:
-    return all((directory / name).is_file() for name in TOKENIZER_FILES) or (directory / "tokenizer.json").is_file()
+    return (
+        all((directory / name).is_file() for name in TOKENIZER_FILES)
+        or (directory / "tokenizer.json").is_file()
+    )
 
 
 class GPT2Backbone(HuggingFaceBackbone):
@@ -41,7 +44,9 @@ class GPT2Backbone(HuggingFaceBackbone):
     def __init__(self, name: str, hub_id: str, parameters: str) -> None:
         self.name = name
         self.hub_id = hub_id
-        self.description = f"pretrained GPT-2 ({parameters} parameters), hub id {hub_id} or --backbone-path DIR"
+        self.description = (
+            f"pretrained GPT-2 ({parameters} parameters), hub id {hub_id} or --backbone-path DIR"
+        )
 
     def load_tokenizer(self, path: str | None = None) -> PreTrainedTokenizerBase:
         from transformers import GPT2TokenizerFast

@@ -33,7 +33,9 @@ class MultiLayerPerceptronHead:
     """MLP (paper equation 13): [u; i] through hidden sigmoid layers of 400, then a linear output."""
 
     name = "mlp"
-    description = f"multi-layer perceptron: {MLP_HIDDEN_LAYERS} hidden layers of {MLP_HIDDEN}, sigmoid (paper eq. 13)"
+    description = (
+        f"multi-layer perceptron: {MLP_HIDDEN_LAYERS} hidden layers of {MLP_HIDDEN}, sigmoid (paper eq. 13)"
+    )
 
     def build(self, width: int) -> torch.nn.Module:
         from pepler_rating_heads.modules import SigmoidMLP

@@ -7,65 +7,36 @@ Columns: the run's name, prompt, strategy, rating head and backbone, then the me
 metric column is marked: lowest for DIV, RMSE and MAE, highest for the rest, every row that ties, values
 compared as printed (rounded like the paper), rows without the metric left out.
 
-Renderers: a rich table, markdown, CSV and JSON. Only the standard library and pepler's small modules load at
-import; yaml and rich are imported where used.
+Renderers: a rich table, markdown, CSV and JSON.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from pepler_cli.errors import PeplerError, UsageError
-from pepler_cli.scores import (
-    MANIFEST,
-    RUN_FORMAT,
-    SCORES_FORMAT,
-    load_yaml_mapping,
-    number_or_none,
+from pepler_cli.evaluation.catalogue import (
+    ALL_METRICS,
+    METRIC_KEYS,
+    MISSING,
+    PAPER_METRICS,
+    RATING_METRICS,
+    Metric,
 )
+from pepler_cli.evaluation.scores_file import read_scores_file
+from pepler_cli.files import describe, read_yaml_mapping
+from pepler_cli.runs import MANIFEST, RUN_FORMAT
 
 UNKNOWN = "?"
-MISSING = "-"
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str  # as in scores.yaml and score_predictions
-    label: str  # as in the paper's tables
-    decimals: int
-    lower_is_better: bool = False
-
-    def format(self, value: float | None) -> str:
-        return MISSING if value is None else f"{value:.{self.decimals}f}"
-
-
-def _metric(key: str, label: str, decimals: int, lower: bool = False) -> Metric:
-    return Metric(key, label, decimals, lower)
-
-
-_BLEU = (_metric("bleu_1", "BLEU-1", 2), _metric("bleu_4", "BLEU-4", 2))
-_USR = _metric("usr", "USR", 4)
-_USN = _metric("usn", "USN", 0)
-_EXPLAINABILITY = (_metric("fmr", "FMR", 4), _metric("fcr", "FCR", 4), _metric("div", "DIV", 3, lower=True))
-_R1 = (_metric("rouge_1_precision", "R1-P", 2), _metric("rouge_1_recall", "R1-R", 2))
-_R1F = _metric("rouge_1_f", "R1-F", 2)
-_R2 = (_metric("rouge_2_precision", "R2-P", 2), _metric("rouge_2_recall", "R2-R", 2))
-_R2F = _metric("rouge_2_f", "R2-F", 2)
-_RL = (
-    _metric("rouge_l_precision", "RL-P", 2),
-    _metric("rouge_l_recall", "RL-R", 2),
-    _metric("rouge_l_f", "RL-F", 2),
-)
-RATING_METRICS = (_metric("rmse", "RMSE", 3, lower=True), _metric("mae", "MAE", 3, lower=True))
-
-# The paper's Table 5 columns, in its order; then everything pepler measures, for --all-metrics.
-PAPER_METRICS: tuple[Metric, ...] = (*_BLEU, _USR, *_EXPLAINABILITY, _R1F, _R2F)
-ALL_METRICS: tuple[Metric, ...] = (*_BLEU, _USR, _USN, *_EXPLAINABILITY, *_R1, _R1F, *_R2, _R2F, *_RL)
-METRIC_KEYS = frozenset(m.key for m in (*ALL_METRICS, *RATING_METRICS))
 
 DESCRIPTIVE_COLUMNS = (
     ("name", "name"),
@@ -113,14 +84,14 @@ def load_rows(paths: Sequence[Path], key: str | None = None) -> list[Row]:
 
 
 def _format_of(path: Path) -> Any:
-    return load_yaml_mapping(path, "YAML file").get("format")
+    return read_yaml_mapping(path, "YAML file").get("format")
 
 
 def _run_rows(run: Path, key: str | None) -> list[Row]:
     manifest_path = run / MANIFEST
     if not manifest_path.is_file():
         raise PeplerError(f"{run}: neither a pepler run (no {MANIFEST}) nor a scores file")
-    manifest = load_yaml_mapping(manifest_path, "run manifest")
+    manifest = read_yaml_mapping(manifest_path, "run manifest")
     if manifest.get("format") != RUN_FORMAT:
         raise PeplerError(
             f"{manifest_path}: field 'format': expected {RUN_FORMAT!r}, got {manifest.get('format')!r}"
@@ -161,16 +132,8 @@ def _run_rows(run: Path, key: str | None) -> list[Row]:
 
 
 def _scores_file_row(path: Path) -> Row:
-    document = load_yaml_mapping(path, "scores file")
-    document_format = document.get("format")
-    scores = document.get("scores")
-    if document_format != SCORES_FORMAT and not (document_format is None and isinstance(scores, dict)):
-        raise PeplerError(
-            f"{path}: neither a run directory nor a scores file "
-            f"(field 'format' is {document_format!r}, expected {SCORES_FORMAT!r})"
-        )
-    if not isinstance(scores, dict):
-        raise PeplerError(f"{path}: field 'scores' must be a mapping of metric names to numbers")
+    document = read_scores_file(path)
+    scores = document["scores"]
     run = document.get("run")
     generation = document.get("generation")
     if run is not None and not isinstance(run, dict):
@@ -199,11 +162,22 @@ def _scores_file_row(path: Path) -> Row:
     )
 
 
+def _number_or_none(value: Any, where: str) -> float | None:
+    """A metric value as read from YAML: a number, or None when absent or NaN; anything else is an error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PeplerError(f"{where} must be a number, got {describe(value)}")
+    if math.isnan(value):
+        return None
+    return float(value)
+
+
 def _metrics(values: dict[str, Any], path: Path, field_name: str) -> dict[str, float]:
     """The known metrics of a scores mapping; other keys (n, predictions, scored, ...) are not metrics."""
     metrics = {}
     for metric_key in sorted(METRIC_KEYS & set(values)):
-        value = number_or_none(values[metric_key], f"{path}: field '{field_name}.{metric_key}'")
+        value = _number_or_none(values[metric_key], f"{path}: field '{field_name}.{metric_key}'")
         if value is not None:
             metrics[metric_key] = value
     return metrics
@@ -304,9 +278,6 @@ def _md_escape(text: str) -> str:
 
 def render_csv(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
     """CSV with a header line; numbers rounded as in the paper, an empty cell where a metric is missing."""
-    import csv
-    import io
-
     with_key = show_key_column(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -346,11 +317,8 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return result
 
 
-def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Any:
+def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Table:
     """A rich Table; the best value of each metric column in bold green."""
-    from rich.table import Table
-    from rich.text import Text
-
     with_key = show_key_column(rows)
     table = Table(title_justify="left")
     header = _header(rows, columns)
@@ -358,8 +326,7 @@ def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Any:
     for label in header[:descriptive_count]:
         table.add_column(label, overflow="fold")
     for metric in columns:
-        arrow = "↓" if metric.lower_is_better else "↑"
-        table.add_column(f"{metric.label} {arrow}", justify="right", no_wrap=True)
+        table.add_column(f"{metric.label} {metric.arrow}", justify="right", no_wrap=True)
     for row, marks in zip(rows, best_marks(rows, columns)):
         cells = [Text(c) for c in _descriptive_cells(row, with_key)]
         for metric in columns:

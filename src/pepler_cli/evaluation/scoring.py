@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
 from pepler_cli.errors import PeplerError
-from pepler_cli.metrics import explainability, rating, text
-from pepler_cli.metrics.tokens import normalize
+from pepler_cli.evaluation.metrics import explainability, rating, text
+from pepler_cli.evaluation.metrics.tokens import normalize
 from pepler_cli.predictions import Prediction
 
 # Every key score_predictions can return, in the order of the paper's tables.
@@ -49,7 +49,11 @@ def _normalize_all(texts: list[str]) -> list[list[str]]:
 def _text_scores(references: list[list[str]], generated: list[list[str]]) -> dict[str, float]:
     index = text.TextIndex(max_order=4)  # shared: BLEU and ROUGE look at the same distinct texts
     bleu = text.bleu_statistics(references, generated, max_order=4, index=index)
-    scores = {"bleu_1": bleu.bleu(1), "bleu_4": bleu.bleu(4), **text.rouge_scores(references, generated, index)}
+    scores = {
+        "bleu_1": bleu.bleu(1),
+        "bleu_4": bleu.bleu(4),
+        **text.rouge_scores(references, generated, index),
+    }
     return {key: 100.0 * value for key, value in scores.items()}
 
 

@@ -1,4 +1,9 @@
-"""Atomic file and directory writes: a half-written output must never look complete."""
+"""Files on disk: reading users' text and YAML, hashing, and atomic writes.
+
+Every output pepler writes goes to a temporary sibling that is renamed into place when complete, so a
+half-written output never looks finished. Every YAML file is read through :func:`read_yaml_mapping` (the safe
+loader, one error style) and written through :func:`yaml_text`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,13 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pepler_cli.errors import PeplerError
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -22,8 +32,6 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 def read_user_text(path: Path, what: str) -> str:
     """A user's text file, or a PeplerError that names it and says what is wrong in one line."""
-    from pepler_cli.errors import PeplerError
-
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -36,19 +44,73 @@ def read_user_text(path: Path, what: str) -> str:
         raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
 
 
+def ensure_new_output(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing output unless asked: checked before the work, so none is wasted."""
+    if Path(path).exists() and not overwrite:
+        raise PeplerError(f"{path}: already exists; choose another --out or pass --overwrite")
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping, read with the safe loader; any problem is one line naming it."""
+    text = read_user_text(Path(path), what)
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise PeplerError(f"{path}: not valid YAML: {first}") from None
+    if not isinstance(loaded, dict):
+        raise PeplerError(f"{path}: expected a mapping of keys to values (a {what}), got {describe(loaded)}")
+    return loaded
+
+
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, with lists of scalars written inline: ``rating_range: [1.0, 5.0]``."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, value: list) -> Any:
+    flat = all(not isinstance(element, (list, dict)) for element in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def yaml_text(document: Mapping[str, Any]) -> str:
+    """A document as pepler writes YAML: keys in their given order, Unicode kept, lists of scalars inline."""
+    return yaml.dump(
+        dict(document),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=110,
+    )
+
+
+def write_yaml(path: Path, document: Mapping[str, Any]) -> None:
+    """Write ``document`` atomically; a failure is one line naming the file."""
+    try:
+        atomic_write_text(path, yaml_text(document))
+    except OSError as error:
+        raise PeplerError(f"{path}: cannot write ({error.strerror})") from None
+
+
+def describe(value: Any, json: bool = False) -> str:
+    """What kind of value a file held, in words for error messages: YAML's words, or JSON's with ``json``."""
+    if value is None:
+        return "null" if json else "nothing"
+    if isinstance(value, bool):
+        return "a boolean" if json else "true/false"
+    names = {int: "a number", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    if json:
+        names[dict] = "an object"
+    return names.get(type(value), type(value).__name__)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a sibling temporary file, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(text)
 
 
 @contextlib.contextmanager
@@ -76,10 +138,7 @@ def atomic_directory(path: Path, overwrite: bool = False) -> Iterator[Path]:
     after the new directory is complete, so a failure leaves the old one intact.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        from pepler_cli.errors import PeplerError
-
-        raise PeplerError(f"{path}: already exists; choose another output or pass --overwrite")
+    ensure_new_output(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import functools
 import platform
+import shlex
+import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import pepler_cli
-from pepler_cli.config import TrainConfig, to_yaml_dict
+from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.data.prepared import load_prepared
 from pepler_cli.devices import resolve_device, use_bf16
 from pepler_cli.errors import PeplerError
-from pepler_cli.fsutil import atomic_directory
+from pepler_cli.files import atomic_directory, ensure_new_output
 from pepler_cli.modeling.base import PromptModel
-from pepler_cli.modeling.continuous import ContinuousPromptModel
-from pepler_cli.modeling.discrete import DiscretePromptModel
+from pepler_cli.modeling.build import build_model
+from pepler_cli.modeling.entities import EntityIndex
+from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.plugins import get_backbone, get_rating_head, registry
-from pepler_cli.runs import RUN_FORMAT, write_run_files
+from pepler_cli.run_model import write_run_files
+from pepler_cli.runs import RUN_FORMAT
 from pepler_cli.training.checkpoint import (
     Resumed,
     checkpoint_dir,
@@ -33,17 +38,31 @@ from pepler_cli.training.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from pepler_cli.training.examples import EntityIndex, Examples, encode_examples, special_tokens
-from pepler_cli.training.loop import LoopOptions, Reporter, StageProgress, StageRecord, train_stage
+from pepler_cli.training.examples import Examples, encode_examples
+from pepler_cli.training.loop import (
+    LoopOptions,
+    Reporter,
+    SilentReporter,
+    StageProgress,
+    StageRecord,
+    train_stage,
+)
 from pepler_cli.training.strategies import Stage, stages_of
 from pepler_cli.training.token_cache import explanation_token_ids
 
 
-def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str, Any]:
-    """Train and write the run directory; returns its manifest."""
-    if config.out.exists() and not config.overwrite:
-        # Checked before hours of training, not after: never lose a finished run.
-        raise PeplerError(f"{config.out}: already exists; choose another --out or pass --overwrite")
+def train(
+    config: TrainConfig, command: str | None = None, reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Train and write the run directory ``config.out``; returns its manifest.
+
+    ``command`` is recorded in the manifest (default: this process's command line); ``reporter`` receives
+    progress (default: none).
+    """
+    # Checked before hours of training, not after: never lose a finished run.
+    ensure_new_output(config.out, config.overwrite)
+    command = command if command is not None else shlex.join(["pepler", *sys.argv[1:]])
+    reporter = reporter if reporter is not None else SilentReporter()
     started = time.perf_counter()
     dataset = load_prepared(config.data)
     if config.split not in dataset.splits:
@@ -105,7 +124,7 @@ def train_run(config: TrainConfig, command: str, reporter: Reporter) -> dict[str
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
-        manifest = write_run_files(directory, model, tokenizer, entities, backbone_tuned, manifest)
+        manifest = write_run_files(directory, model, tokenizer, entities, backbone, backbone_tuned, manifest)
     remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
     return manifest
 
@@ -174,14 +193,6 @@ def _save_checkpoint(
     )
 
 
-def build_model(
-    prompt: str, lm: torch.nn.Module, entities: EntityIndex, head: torch.nn.Module | None
-) -> PromptModel:
-    if prompt == "discrete":
-        return DiscretePromptModel(lm)
-    return ContinuousPromptModel(lm, len(entities.users), len(entities.items), head)
-
-
 def _manifest(
     config: TrainConfig,
     command: str,
@@ -201,7 +212,7 @@ def _manifest(
         "name": Path(config.out).name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
-        "config": to_yaml_dict(config),
+        "config": saved_options(config),
         "versions": {
             "pepler": pepler_cli.__version__,
             "python": platform.python_version(),
@@ -239,6 +250,4 @@ def _round(value: Any) -> Any:
 
 
 def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
+    return metadata.version(package)

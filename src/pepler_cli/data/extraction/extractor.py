@@ -1,0 +1,203 @@
+"""The extractor: the corpus pass (``fit``), the choice of one explanation per review, and the batch API.
+
+``FeatureExtractor`` keeps features the corpus supports, joins frequent compounds and drops nouns naming the
+item or a brand; ``extract_explanations`` fits on a list of reviews and extracts from each, tagging every
+sentence once where memory allows and reporting progress. ``Explanation`` is what it returns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from pepler_cli.data.extraction.linking import _ATTRIBUTIVE, _analyse, _Analysis, _Pair, _pairs
+from pepler_cli.data.extraction.phrases import _modifier
+from pepler_cli.data.extraction.resources import _Resources, _resources
+from pepler_cli.data.extraction.sentences import split_sentences
+
+MIN_SENTENCE_WORDS = 4
+MAX_SENTENCE_WORDS = 40
+
+
+@dataclass(frozen=True)
+class Explanation:
+    feature: str  # lowercase feature phrase, e.g. "sound", "battery life"
+    opinion: str  # the opinion word, e.g. "crisp"
+    sentence: str  # the sentence from the review, as written (whitespace-normalised)
+    sentiment: int  # +1 or -1
+
+
+_DEMONSTRATIVES = frozenset(("this", "these", "my"))
+
+
+@dataclass
+class _CorpusCounts:
+    features: Counter[str] = field(default_factory=Counter)  # sentences mentioning a noun phrase
+    owned: Counter[str] = field(default_factory=Counter)  # ... right after "this/these/my"
+    compounds: Counter[str] = field(default_factory=Counter)  # ... right after a possible modifier
+    words: Counter[str] = field(default_factory=Counter)  # words after the first of a sentence
+    capitalised: Counter[str] = field(default_factory=Counter)  # ... written with a capital there
+
+    def add(self, a: _Analysis, res: _Resources) -> None:
+        spans = a.spans
+        self.words.update(w.lower() for w in a.words[1:])
+        self.capitalised.update(w.lower() for w in a.words[1:] if w[:1].isupper() and not w.isupper())
+        self.features.update({sp.feature for sp in spans} | {sp.feature.rsplit(" ", 1)[-1] for sp in spans})
+        self.owned.update(
+            {sp.feature for sp in spans if sp.start and a.words[sp.start - 1].lower() in _DEMONSTRATIVES}
+        )
+        modified = ((_modifier(a.words, a.tags, sp, res), sp.feature) for sp in spans)
+        self.compounds.update({f"{m} {f}" for m, f in modified if m is not None})
+
+
+@dataclass
+class FeatureExtractor:
+    """Pairs features with opinions; ``fit`` adds the corpus-level filter Sentires applies.
+
+    min_count: a feature must appear as a noun phrase in at least this many sentences of the fitted
+        corpus, unless the sentence binds it to its opinion by syntax ("the X is ADJ", "ADJ X"); a rare
+        compound falls back to its head noun. Ignored until ``fit`` is called.
+    item_share: nouns that follow "this/these/my" in at least this share of their mentions name the
+        reviewed item itself ("this laptop", "my guitar"), not one of its features.
+    compound_share: a modifier + noun ("hard drive") is one feature when at least this share of the
+        noun's mentions carry that modifier.
+    """
+
+    min_count: int = 2
+    item_share: float = 0.25
+    compound_share: float = 0.5
+    counts: Counter[str] = field(default_factory=Counter, init=False, repr=False)  # sentences per feature
+    fitted: bool = field(default=False, init=False)
+    _items: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _compounds: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _names: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+
+    def fit(self, texts: Iterable[str]) -> FeatureExtractor:
+        return self._fit_analysed(_analyse(s) for text in texts for s in split_sentences(text))
+
+    def _fit_analysed(self, analyses: Iterable[_Analysis]) -> FeatureExtractor:
+        res = _resources()
+        corpus = _CorpusCounts()
+        for analysis in analyses:
+            corpus.add(analysis, res)
+        self._compounds = frozenset(
+            c
+            for c, n in corpus.compounds.items()
+            if n >= self.min_count and n >= self.compound_share * corpus.features[c.split(" ", 1)[1]]
+        )
+        self.counts = corpus.features + Counter({c: corpus.compounds[c] for c in self._compounds})
+        # Words people capitalise inside sentences are names (brands, models, places), not features.
+        self._names = frozenset(w for w, n in corpus.capitalised.items() if n >= 0.5 * corpus.words[w])
+        self._items = frozenset(
+            f
+            for f, n in corpus.owned.items()
+            if n >= self.min_count and n >= self.item_share * corpus.features[f]
+        )
+        self.fitted = True
+        return self
+
+    def _accept(self, pair: _Pair) -> _Pair | None:
+        """The pair with its feature as the corpus supports it, or None."""
+        if not self.fitted:
+            return pair
+        for feature in dict.fromkeys((pair.feature, pair.head)):
+            # Syntax vouches for a rare feature ("the broth is bland"); mere proximity does not.
+            frequent = self.counts[feature] >= self.min_count or pair.strength >= _ATTRIBUTIVE
+            if frequent and not self._is_item(feature):
+                return pair if feature == pair.feature else replace(pair, feature=feature)
+        return None
+
+    def _is_item(self, feature: str) -> bool:
+        # "laptops" names the item as much as "laptop" does; a brand names it too.
+        head = feature.rsplit(" ", 1)[-1]
+        return (
+            feature in self._items
+            or (feature.endswith("s") and feature[:-1] in self._items)
+            or head in self._names
+        )
+
+    def _best_pair(self, analysis: _Analysis) -> _Pair | None:
+        accepted = [p for p in map(self._accept, _pairs(analysis, self._compounds)) if p is not None]
+        if not accepted:
+            return None
+        # Syntax first, then a clear opinion ("small, compact and sturdy": sturdy), then proximity.
+        return min(
+            accepted, key=lambda p: (-p.strength, not p.strong, p.distance, p.position, p.feature, p.opinion)
+        )
+
+    def extract_from_sentence(self, sentence: str) -> Explanation | None:
+        sentence = " ".join(sentence.split())
+        pair = self._best_pair(_analyse(sentence))
+        return None if pair is None else Explanation(pair.feature, pair.opinion, sentence, pair.sentiment)
+
+    def extract(self, review_text: str) -> Explanation | None:
+        """The best explanation sentence of a review, or None."""
+        return self._extract_analysed([_analyse(s) for s in split_sentences(review_text) if _usable(s)])
+
+    def _extract_analysed(self, analyses: Iterable[_Analysis]) -> Explanation | None:
+        # Strongest pattern first, then the feature the corpus mentions most, then the earlier sentence.
+        best: tuple[tuple[int, bool, int, int], Explanation] | None = None
+        for position, analysis in enumerate(analyses):
+            pair = self._best_pair(analysis)
+            if pair is None:
+                continue
+            key = (-pair.strength, not pair.strong, -self.counts[pair.feature], position)
+            if best is None or key < best[0]:
+                best = (key, Explanation(pair.feature, pair.opinion, analysis.sentence, pair.sentiment))
+        return None if best is None else best[1]
+
+
+def _usable(sentence: str) -> bool:
+    # Explanations become language-model targets: neither fragments nor run-on paragraphs.
+    return MIN_SENTENCE_WORDS <= len(sentence.split()) <= MAX_SENTENCE_WORDS
+
+
+# Tagged sentences kept between the corpus pass and the extraction (about 2 kB each): enough for tens of
+# thousands of reviews; beyond that the extraction tags the remaining reviews again instead of holding
+# the whole corpus in memory.
+_CACHED_SENTENCES = 150_000
+
+
+def extract_explanations(
+    texts: Sequence[str], progress: Callable[[int], None] | None = None
+) -> list[Explanation | None]:
+    """Fit on ``texts`` and extract one explanation per text.
+
+    ``progress(n)`` is called every few hundred texts with ``n`` rising to ``len(texts)``: the corpus pass
+    counts for the first half, the extraction for the second.
+    """
+    cache: list[list[_Analysis]] = []
+    report = _Progress(progress, len(texts))
+
+    def corpus() -> Iterator[_Analysis]:
+        room = _CACHED_SENTENCES
+        for done, text in enumerate(texts, start=1):
+            review = [_analyse(sentence) for sentence in split_sentences(text)]
+            room -= len(review)
+            if room >= 0:  # only a prefix is cached, so that review i is cache[i]
+                cache.append(review)
+            yield from review
+            report(done)
+
+    extractor = FeatureExtractor()._fit_analysed(corpus())
+    results: list[Explanation | None] = []
+    for i, text in enumerate(texts):
+        review = cache[i] if i < len(cache) else [_analyse(s) for s in split_sentences(text) if _usable(s)]
+        results.append(extractor._extract_analysed(a for a in review if _usable(a.sentence)))
+        report(len(texts) + i + 1)
+    if progress is not None:
+        progress(len(texts))
+    return results
+
+
+@dataclass
+class _Progress:
+    """Calls back with half the work units done, every 250 units, never with the final count twice."""
+
+    callback: Callable[[int], None] | None
+    total: int
+
+    def __call__(self, units: int) -> None:
+        if self.callback is not None and units % 250 == 0 and units // 2 < self.total:
+            self.callback(units // 2)

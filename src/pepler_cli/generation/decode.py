@@ -1,0 +1,92 @@
+"""How to decode (the options), which method does it, and decoding a whole list of examples in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+import torch
+
+from pepler_cli.generation.beam import beam_search
+from pepler_cli.generation.greedy import cut_at_eos, greedy_decode
+from pepler_cli.generation.sampling import sample_decode
+from pepler_cli.modeling.base import PromptModel
+from pepler_cli.modeling.batch import PromptInputs
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS
+
+DECODING_METHODS = ("greedy", "beam", "top-k", "top-p")
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode; ``sampling.py`` documents sampling's seeding and ``beam.py`` beam search's scoring."""
+
+    max_tokens: int = MAX_EXPLANATION_TOKENS
+    batch_size: int = 256
+    decoding: str = "greedy"  # greedy | beam | top-k | top-p
+    beams: int = 4  # beam
+    length_penalty: float = 0.0  # beam: rank by sum of log-probs / length**length_penalty; 0 = plain sums
+    top_k: int = 50  # top-k
+    top_p: float = 0.9  # top-p
+    temperature: float = 1.0  # top-k and top-p
+    seed: int = 1111  # top-k and top-p
+
+    @classmethod
+    def from_config(cls, config: object) -> DecodeOptions:
+        """The options of ``config`` (a ``GenerateConfig``) by name."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+
+
+def decode_batch(
+    model: PromptModel, inputs: PromptInputs, bos: int, eos: int, options: DecodeOptions, first_row: int = 0
+) -> torch.Tensor:
+    """(B, ≤ max_tokens) ids by ``options.decoding``; ``first_row`` (the batch's first example's index among
+    all decoded) picks the sampling methods' random numbers, so batching does not change their output."""
+    method = options.decoding
+    if method == "greedy":
+        return greedy_decode(model, inputs, bos, eos, options.max_tokens)
+    if method == "beam":
+        return beam_search(
+            model,
+            inputs,
+            bos,
+            eos,
+            options.max_tokens,
+            beams=options.beams,
+            length_penalty=options.length_penalty,
+        )
+    if method in ("top-k", "top-p"):
+        return sample_decode(
+            model,
+            inputs,
+            bos,
+            eos,
+            options.max_tokens,
+            temperature=options.temperature,
+            top_k=options.top_k if method == "top-k" else None,
+            top_p=options.top_p if method == "top-p" else None,
+            seed=options.seed,
+            first_row=first_row,
+        )
+    raise ValueError(f"unknown decoding {method!r}: expected one of {', '.join(DECODING_METHODS)}")
+
+
+def decode_in_batches(
+    model: PromptModel,
+    inputs: PromptInputs,
+    bos: int,
+    eos: int,
+    device: torch.device,
+    options: DecodeOptions,
+) -> Iterator[list[list[int]]]:
+    """Yield, batch by batch, each example's generated ids already cut at <eos>.
+
+    ``inputs`` holds every example on the host; each batch is moved to ``device`` on its own.
+    """
+    model.eval()
+    total = inputs.users.shape[0]
+    for start in range(0, total, options.batch_size):
+        rows = torch.arange(start, min(start + options.batch_size, total))
+        batch = inputs.select(rows).to(device)
+        generated = decode_batch(model, batch, bos, eos, options, first_row=start).cpu().tolist()
+        yield [cut_at_eos(row, eos) for row in generated]

@@ -1,0 +1,149 @@
+"""``pepler generate`` as a library call: a finished run explains one part of a split into preds.jsonl."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pepler_cli.config import GenerateConfig, saved_options
+from pepler_cli.data.feature_prompts import FeatureIndex
+from pepler_cli.data.prepared import PreparedDataset, Record, load_prepared
+from pepler_cli.devices import resolve_device
+from pepler_cli.errors import PeplerError
+from pepler_cli.files import ensure_new_output, sha256_file
+from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
+from pepler_cli.modeling.base import PromptModel
+from pepler_cli.modeling.batch import PromptInputs, pad_left
+from pepler_cli.modeling.special_tokens import special_tokens
+from pepler_cli.predictions import Prediction, write_meta, write_predictions
+from pepler_cli.run_model import LoadedRun, load_run
+from pepler_cli.training.examples import discrete_prompt_ids
+
+SPLIT_PARTS = ("train", "validation", "test")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    predictions: int
+    out: Path
+    split_number: int
+    split: str
+
+
+def generate(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
+    """Explain ``config.split`` of a split with ``config.run``; write the predictions and their sidecar."""
+    ensure_new_output(config.out, config.overwrite)
+    device = resolve_device(config.device)
+    run = load_run(config.run, device)
+    data_path = config.data or Path(run.manifest["dataset"]["path"])
+    dataset = load_prepared(data_path)
+    split_number = config.split_number or int(run.manifest["dataset"]["split"])
+    if split_number not in dataset.splits:
+        raise PeplerError(f"{data_path}: has no split {split_number}", exit_code=2)
+    numbers = dict(zip(SPLIT_PARTS, dataset.splits[split_number]))[config.split]
+    numbers = numbers[: config.limit] if config.limit else numbers
+    records = [dataset.records[n] for n in numbers]
+    inputs = _prompt_inputs(run, dataset, split_number, numbers, Path(data_path) / "records.jsonl")
+    texts = _decode(run, inputs, device, DecodeOptions.from_config(config), progress)
+    ratings = _predicted_ratings(run.model, inputs, device, config.batch_size)
+    predictions = [
+        Prediction(
+            user=r.user,
+            item=r.item,
+            reference=r.text,
+            generated=text.strip(),
+            feature=r.feature,
+            rating=float(r.rating),
+            predicted_rating=ratings[k] if ratings is not None else None,
+        )
+        for k, (r, text) in enumerate(zip(records, texts))
+    ]
+    write_predictions(config.out, predictions)
+    write_meta(config.out, _provenance(config, run, data_path, dataset, split_number, len(predictions)))
+    return GenerateResult(len(predictions), config.out, split_number, config.split)
+
+
+def _decode(
+    run: LoadedRun,
+    inputs: PromptInputs,
+    device: torch.device,
+    options: DecodeOptions,
+    progress: Progress | None,
+) -> list[str]:
+    special = special_tokens(run.tokenizer)
+    texts: list[str] = []
+    total = int(inputs.users.shape[0])
+    for ids in decode_in_batches(run.model, inputs, special.bos, special.eos, device, options):
+        texts.extend(
+            run.tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        )
+        if progress:
+            progress(len(texts), total)
+    return texts
+
+
+def _prompt_inputs(
+    run: LoadedRun, dataset: PreparedDataset, split_number: int, numbers: list[int], source: Path
+) -> PromptInputs:
+    """Every example's prompt, on the host: ids for a continuous prompt, feature tokens for a discrete one."""
+    records: list[Record] = [dataset.records[n] for n in numbers]
+    users = [run.entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, records)]
+    items = [run.entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, records)]
+    inputs = PromptInputs(torch.tensor(users, dtype=torch.long), torch.tensor(items, dtype=torch.long))
+    if run.model.prompt_kind == "discrete" and records:
+        # Features come from the training part of the split only, as when the run was trained.
+        features = FeatureIndex.from_training(dataset.records, dataset.splits[split_number][0])
+        prompt_ids = discrete_prompt_ids(records, run.tokenizer, features)
+        inputs.prompt_tokens, inputs.prompt_mask = pad_left(prompt_ids, special_tokens(run.tokenizer).pad)
+    return inputs
+
+
+@torch.no_grad()
+def _predicted_ratings(
+    model: PromptModel, inputs: PromptInputs, device: torch.device, batch_size: int
+) -> list[float] | None:
+    if model.rating_head is None:
+        return None
+    out: list[float] = []
+    for start in range(0, int(inputs.users.shape[0]), batch_size):
+        users = inputs.users[start : start + batch_size].to(device)
+        items = inputs.items[start : start + batch_size].to(device)
+        predicted = model.predict_ratings(users, items)
+        assert predicted is not None  # a model with a rating head predicts ratings
+        out.extend(predicted.float().cpu().tolist())
+    return out
+
+
+def _provenance(
+    config: GenerateConfig,
+    run: LoadedRun,
+    data_path: Path,
+    dataset: PreparedDataset,
+    split_number: int,
+    count: int,
+) -> dict[str, Any]:
+    """What the sidecar records beside its format: which run, dataset, split and decoding made them."""
+    run_config = run.manifest.get("config", {})
+    return {
+        "command": shlex.join(["pepler", *sys.argv[1:]]),
+        "config": saved_options(config),
+        "run": {
+            "path": str(Path(run.path).resolve()),
+            "name": run.manifest.get("name"),
+            **{key: run_config.get(key) for key in ("prompt", "strategy", "rating_head", "backbone")},
+        },
+        "dataset": {
+            "path": str(data_path),
+            "fingerprint": dataset.fingerprint,
+            "split_number": split_number,
+            "split": config.split,
+        },
+        "predictions": {"path": str(config.out), "count": count, "sha256": sha256_file(config.out)},
+    }

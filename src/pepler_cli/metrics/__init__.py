@@ -1,5 +1,0 @@
-"""The paper's evaluation (see EVALUATION.md): text quality, explainability and rating error.
-
-One module a topic; ``report.score_predictions`` joins them. This package file imports nothing so that
-``pepler_cli.metrics.tokens`` can be used without pulling in rouge-score.
-"""
