@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ("decoding", "scoring", "training", "preparation", "cuda")
+ORDER = ("decoding", "scoring", "training", "preparation", "cuda", "backbones")
 
 
 def load(results: Path) -> dict[str, dict[str, Any]]:
@@ -178,7 +178,15 @@ def extraction_table(found: dict[str, dict[str, Any]]) -> list[str]:
 
 def markdown(found: dict[str, dict[str, Any]]) -> str:
     suite = found.get("suite", {})
-    header = ["benchmark", "what", "pepler", "paper's method", "ratio", "target", "met"]
+    header = [
+        "benchmark",
+        "what",
+        "pepler",
+        "baseline (the paper's method unless named)",
+        "ratio",
+        "target",
+        "met",
+    ]
     lines = ["# pepler benchmark results", ""]
     if suite.get("quick"):
         lines += ["**Quick smoke run**: small inputs, targets not judged.", ""]

@@ -35,6 +35,7 @@ BENCHMARKS = {
     "cuda": "bench_cuda.py",
     "extraction_semeval": "extraction_semeval.py",
     "decoding": "bench_decoding.py",
+    "backbones": "bench_backbones.py",
 }
 
 

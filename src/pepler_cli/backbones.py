@@ -20,9 +20,16 @@ class HuggingFaceBackbone:
 
     name: str = ""
     description: str = ""
+    hub_id: str = ""
+
+    def describe_weights(self, path: str | None = None) -> dict[str, Any]:
+        return {"source": path or self.hub_id}
 
     def architecture(self, model: PreTrainedModel) -> dict[str, Any]:
-        return json.loads(model.config.to_json_string())
+        architecture = json.loads(model.config.to_json_string())
+        # How the weights were stored (a GGUF file, say) is not part of the architecture.
+        architecture.pop("quantization_config", None)
+        return architecture
 
     def build_model(self, architecture: dict[str, Any]) -> PreTrainedModel:
         from transformers import AutoConfig, AutoModelForCausalLM

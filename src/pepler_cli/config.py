@@ -19,13 +19,13 @@ from pepler_cli.data.nete import NETE_DATASETS
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.files import read_yaml_mapping
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
-from pepler_cli.training.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT
+from pepler_cli.training.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT, uses_lora
 
 RAW_ONLY_OPTIONS = ("user_field", "item_field", "rating_field", "text_field", "seed")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 PromptKind = Literal["continuous", "discrete"]
-Strategy = Literal["sequential", "prompt-only", "joint", "fixed-prompt"]
+Strategy = Literal["sequential", "prompt-only", "joint", "fixed-prompt", "lora", "sequential-lora"]
 Decoding = Literal["greedy", "beam", "top-k", "top-p"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -115,6 +115,7 @@ class TrainConfig(BaseModel):
     strategy: Strategy | None = None  # default: the prompt kind's (DEFAULT_STRATEGY)
     backbone: str = "gpt2"
     backbone_path: str | None = None
+    from_scratch: bool = False  # the backbone's architecture, randomly initialised (seeded), not its weights
     rating_head: str | None = None
     rating_weight: float = Field(0.01, ge=0)  # λ, the authors' rating_reg
     learning_rate: float | None = Field(None, gt=0)  # default: DEFAULT_LEARNING_RATE of the prompt kind
@@ -122,7 +123,12 @@ class TrainConfig(BaseModel):
     epochs: int = Field(100, ge=1)
     patience: int = Field(5, ge=1)
     seed: int = 1111
+    max_train_examples: int | None = Field(None, ge=1)  # a seeded random subset of the training part
     bucket_by_length: bool = False
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: float = Field(16.0, gt=0)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_targets: list[str] | None = None  # module names; default: the architecture's (modeling.lora)
     device: Device = "auto"
     precision: Precision = "auto"
     overwrite: bool = False
@@ -145,6 +151,9 @@ class TrainConfig(BaseModel):
             )
         if self.learning_rate is None:
             self.learning_rate = DEFAULT_LEARNING_RATE[self.prompt]
+        lora_options = {"lora_rank", "lora_alpha", "lora_dropout", "lora_targets"} & self.model_fields_set
+        if lora_options and not uses_lora(self.strategy):
+            raise ValueError(f"{_flag(sorted(lora_options)[0])} needs --strategy lora or sequential-lora")
         return self
 
 

@@ -16,12 +16,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast where the GPU supports it; CPU autocast is slower than fp32 on most machines."""
-    if precision == "fp32" or device.type != "cuda":
-        if precision == "bf16" and device.type != "cuda":
-            raise PeplerError("--precision bf16 needs a CUDA device", exit_code=2)
+    """Whether to train under bf16 autocast: ``bf16`` on any device that supports it (CUDA with bf16, or a
+    CPU); ``auto`` only on a CUDA device with bf16, since on most CPUs bf16 autocast is slower than fp32."""
+    if precision == "fp32":
         return False
-    supported = torch.cuda.is_bf16_supported()
-    if precision == "bf16" and not supported:
-        raise PeplerError("--precision bf16: this GPU does not support bfloat16", exit_code=2)
-    return supported
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+        if precision == "bf16" and not supported:
+            raise PeplerError("--precision bf16: this GPU does not support bfloat16", exit_code=2)
+        return supported
+    return precision == "bf16"

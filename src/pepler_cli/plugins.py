@@ -98,6 +98,11 @@ class Backbone(Protocol):
         """The causal LM with its pretrained weights (hub id, or the local directory ``path``)."""
         ...
 
+    def describe_weights(self, path: str | None = None) -> dict[str, Any]:
+        """Where ``load_model(path)`` takes its weights from, as plain data (a hub id, a directory, a file and
+        its sha256): recorded in a run that references the backbone, and checked when the run is loaded."""
+        ...
+
     def architecture(self, model: CausalLM) -> dict[str, Any]:
         """The model's architecture as plain JSON data: what ``build_model`` needs to make it again."""
         ...

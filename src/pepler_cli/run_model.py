@@ -14,12 +14,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from pepler_cli.errors import PeplerError
 from pepler_cli.files import sha256_file, yaml_text
-from pepler_cli.modeling.base import PromptModel
+from pepler_cli.modeling.base import PromptModel, is_adapter_parameter
 from pepler_cli.modeling.build import build_model
 from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.plugins import Backbone, CausalLM, Tokenizer, get_backbone, get_rating_head
 from pepler_cli.runs import (
+    ADAPTER_WEIGHTS,
     BACKBONE_CONFIG,
     BACKBONE_WEIGHTS,
     ITEMS,
@@ -46,6 +48,10 @@ def write_run_files(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.prompt_state().items()}
     if tensors:  # a discrete prompt is words: nothing of its own to save
         save_file(tensors, str(directory / PROMPT_WEIGHTS), metadata={"format": RUN_FORMAT})
+    adapters = {name: p.detach().to("cpu").contiguous() for name, p in model.lm.named_parameters()}
+    adapters = {name: tensor for name, tensor in adapters.items() if is_adapter_parameter(name)}
+    if adapters:
+        save_file(adapters, str(directory / ADAPTER_WEIGHTS), metadata={"format": RUN_FORMAT})
     if backbone_tuned:
         backbone.save_tuned(model.lm, directory / BACKBONE_WEIGHTS)
         (directory / BACKBONE_CONFIG).write_text(
@@ -81,7 +87,7 @@ def load_run(run: Path, device: torch.device) -> LoadedRun:
     config = manifest["config"]
     backbone = get_backbone(config["backbone"])
     tokenizer = backbone.load_tokenizer(str(run / TOKENIZER_DIR))
-    lm = _backbone_model(run, backbone, config.get("backbone_path"))
+    lm = _backbone_model(run, backbone, manifest)
     entities = EntityIndex(tuple(_read_lines(run / USERS)), tuple(_read_lines(run / ITEMS)))
     head = None
     if config.get("rating_head"):
@@ -94,13 +100,36 @@ def load_run(run: Path, device: torch.device) -> LoadedRun:
     return LoadedRun(run, manifest, model, tokenizer, entities)
 
 
-def _backbone_model(run: Path, backbone: Backbone, backbone_path: str | None) -> CausalLM:
-    if not (run / BACKBONE_WEIGHTS).is_file():
-        return backbone.load_model(backbone_path)
-    # A tuned backbone is complete in the run: built from its architecture, no pretrained weights needed.
-    model = backbone.build_model(json.loads((run / BACKBONE_CONFIG).read_text(encoding="utf-8")))
-    backbone.load_tuned(model, run / BACKBONE_WEIGHTS)
-    return model
+def _backbone_model(run: Path, backbone: Backbone, manifest: dict[str, Any]) -> CausalLM:
+    """The LM as trained: rebuilt from the run when it was tuned, else the plugin's weights (checked to be the
+    ones trained with), with the LoRA adapters of a LoRA run."""
+    tuned = (run / BACKBONE_WEIGHTS).is_file()
+    if tuned:
+        lm = backbone.build_model(json.loads((run / BACKBONE_CONFIG).read_text(encoding="utf-8")))
+    else:
+        path = manifest["config"].get("backbone_path")
+        _check_same_weights(run, manifest, backbone.describe_weights(path))
+        lm = backbone.load_model(path)
+    if manifest.get("lora") is not None:
+        # peft takes seconds to import: only LoRA runs pay for it.
+        from pepler_cli.modeling.lora import LoraSettings, add_lora, load_adapter_state
+
+        add_lora(lm, LoraSettings.from_dict(manifest["lora"]))
+        if not tuned:
+            load_adapter_state(lm, load_file(str(run / ADAPTER_WEIGHTS)))
+    if tuned:
+        backbone.load_tuned(lm, run / BACKBONE_WEIGHTS)
+    return lm
+
+
+def _check_same_weights(run: Path, manifest: dict[str, Any], now: dict[str, Any]) -> None:
+    """A frozen backbone is referenced, not copied: refuse other weights than the run was trained with."""
+    recorded = (manifest.get("backbone") or {}).get("weights")
+    if recorded is not None and recorded != now:
+        raise PeplerError(
+            f"{run / MANIFEST}: field 'backbone.weights': the run was trained on {recorded}, but the backbone "
+            f"plugin now loads {now}"
+        )
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -5,8 +5,10 @@ Layout of ``runs/<name>/``:
 - ``manifest.yaml``: resolved config, command, versions, dataset fingerprint, per-stage/per-epoch losses,
   best epochs, the sha256 of every other file, and (added by ``pepler score``) the scores under ``scores:``
 - ``prompt.safetensors``: the user and item vectors and the rating head's weights
-- ``backbone.safetensors`` + ``backbone_config.json``: only when the LM was tuned; a frozen backbone is
-  referenced by plugin name (and ``backbone_path``), not copied
+- ``backbone.safetensors`` + ``backbone_config.json``: only when the LM was tuned (or trained from scratch); a
+  frozen backbone is referenced by plugin name, ``backbone_path`` and a description of its weights, not copied
+- ``adapters.safetensors``: the LoRA adapters, when the strategy trained some (the manifest's ``lora`` says how
+  they were set up)
 - ``users.txt``, ``items.txt``: the id of each prompt-table row, one a line
 - ``tokenizer/``: the tokenizer's files
 
@@ -31,6 +33,7 @@ MANIFEST = "manifest.yaml"
 PROMPT_WEIGHTS = "prompt.safetensors"
 BACKBONE_WEIGHTS = "backbone.safetensors"
 BACKBONE_CONFIG = "backbone_config.json"
+ADAPTER_WEIGHTS = "adapters.safetensors"
 TOKENIZER_DIR = "tokenizer"
 USERS = "users.txt"
 ITEMS = "items.txt"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from pepler_cli.cli.compare import compare_command
+from pepler_cli.cli.export import export_command
 from pepler_cli.cli.generate import generate_command
 from pepler_cli.cli.plugins import plugins_command
 from pepler_cli.cli.prepare import prepare_command
@@ -47,6 +48,7 @@ for name, command in (
     ("generate", generate_command),
     ("score", score_command),
     ("compare", compare_command),
+    ("export", export_command),
     ("plugins", plugins_command),
 ):
     app.command(name)(command)

@@ -21,21 +21,21 @@ def train_command(
     ),
     strategy: str | None = flag(
         "--strategy",
-        help="sequential: prompt, then prompt+LM (continuous default); prompt-only: LM frozen; joint: both from "
-        "the start; fixed-prompt: LM only (discrete default).",
+        help="sequential: prompt, then prompt+LM (continuous default); prompt-only: LM frozen; joint: both "
+        "from the start; fixed-prompt: LM only (discrete default); lora: prompt + LoRA adapters on a frozen LM; "
+        "sequential-lora: prompt, then prompt + LoRA.",
     ),
-    backbone: str | None = flag(
-        "--backbone", help="Backbone plugin name (see `pepler plugins`).", default="gpt2"
-    ),
-    backbone_path: str | None = flag(
-        "--backbone-path", help="Local directory with the backbone's weights instead of the hub id."
+    backbone: str | None = flag("--backbone", help="Backbone plugin (see `pepler plugins`).", default="gpt2"),
+    backbone_path: str | None = flag("--backbone-path", help="Hub id or local directory of the backbone."),
+    from_scratch: bool | None = typer.Option(
+        None,
+        "--from-scratch/--pretrained",
+        help="Train the backbone's architecture from a seeded random start.",
     ),
     rating_head: str | None = flag(
-        "--rating-head", help="Rating head plugin (mf, mlp) for recommendation as regularization."
+        "--rating-head", help="Rating head plugin (mf, mlp): rating as regularizer."
     ),
-    rating_weight: float | None = flag(
-        "--rating-weight", help="λ: weight of the rating MSE in the loss (with --rating-head).", default=0.01
-    ),
+    rating_weight: float | None = flag("--rating-weight", help="λ: weight of the rating MSE.", default=0.01),
     learning_rate: float | None = flag(
         "--lr",
         "--learning-rate",
@@ -43,12 +43,19 @@ def train_command(
     ),
     batch_size: int | None = flag("--batch-size", help="Examples per batch (paper: 128).", default=128),
     epochs: int | None = flag(
-        "--epochs", help="Most epochs per stage; early stopping usually ends a stage first.", default=100
+        "--epochs", help="Most epochs per stage (early stopping may end it).", default=100
     ),
-    patience: int | None = flag(
-        "--patience", help="Stop a stage after this many epochs without a better validation loss.", default=5
-    ),
+    patience: int | None = flag("--patience", help="Epochs without a better validation loss.", default=5),
     seed: int | None = flag("--seed", help="Random seed: same seed, same data, same run.", default=1111),
+    max_train_examples: int | None = flag(
+        "--max-train-examples", help="Use a seeded random N of the train part."
+    ),
+    lora_rank: int | None = flag("--lora-rank", help="Rank of the LoRA adapters.", default=8),
+    lora_alpha: float | None = flag("--lora-alpha", help="LoRA scaling: alpha / rank.", default=16),
+    lora_dropout: float | None = flag("--lora-dropout", help="Dropout on the adapters' input.", default=0.05),
+    lora_targets: str | None = flag(
+        "--lora-targets", help="Modules to adapt, comma-separated (default: per model)."
+    ),
     bucket_by_length: bool | None = typer.Option(
         None,
         "--bucket-by-length/--no-bucket-by-length",
@@ -56,7 +63,7 @@ def train_command(
     ),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
     precision: str | None = flag(
-        "--precision", help="auto: bf16 autocast on CUDA when supported, fp32 on CPU.", default="auto"
+        "--precision", help="fp32 or bf16 (autocast); auto: bf16 on a CUDA GPU.", default="auto"
     ),
     overwrite: bool = typer.Option(
         False,
@@ -77,6 +84,8 @@ def train_command(
     flags.pop("config_file")
     flags["overwrite"] = overwrite or None  # unset flags leave a config file's value alone
     flags["resume"] = resume or None
+    if lora_targets is not None:
+        flags["lora_targets"] = [name.strip() for name in lora_targets.split(",") if name.strip()]
 
     from pepler_cli.cli.progress import TrainingProgress
     from pepler_cli.config import TrainConfig, resolve

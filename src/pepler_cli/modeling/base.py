@@ -27,6 +27,11 @@ class Losses:
     ratings: int
 
 
+def is_adapter_parameter(name: str) -> bool:
+    """LoRA's matrices are named ``...lora_A...``/``...lora_B...`` by peft, which injects them into the LM."""
+    return ".lora_" in name
+
+
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """Position ids that skip padding, so a left-padded prompt starts at position 0 like an unpadded one."""
     return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
@@ -47,8 +52,19 @@ class PromptModel(nn.Module, ABC):
         """(B, P, width) prompt embeddings and a (B, P) mask, or None when nothing is padded."""
 
     @abstractmethod
+    def prompt_parameters(self) -> list[nn.Parameter]:
+        """The prompt's own parameters (none for a prompt made of words)."""
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters by group ("prompt", "rating_head", "lm"): what a tuning stage may train."""
+        """Parameters by group: what a tuning stage may train. "lora" holds LoRA adapters injected into the LM
+        (none unless a LoRA strategy added them); "lm" the LM's own weights."""
+        lm = list(self.lm.named_parameters())
+        return {
+            "prompt": self.prompt_parameters(),
+            "rating_head": list(self.rating_head.parameters()) if self.rating_head is not None else [],
+            "lm": [p for name, p in lm if not is_adapter_parameter(name)],
+            "lora": [p for name, p in lm if is_adapter_parameter(name)],
+        }
 
     def prompt_state(self) -> dict[str, torch.Tensor]:
         return {}

@@ -30,12 +30,8 @@ class ContinuousPromptModel(PromptModel):
         nn.init.uniform_(self.item_embeddings.weight, -PROMPT_INIT_RANGE, PROMPT_INIT_RANGE)
         self.rating_head = rating_head
 
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {
-            "prompt": [self.user_embeddings.weight, self.item_embeddings.weight],
-            "rating_head": list(self.rating_head.parameters()) if self.rating_head is not None else [],
-            "lm": list(self.lm.parameters()),
-        }
+    def prompt_parameters(self) -> list[nn.Parameter]:
+        return [self.user_embeddings.weight, self.item_embeddings.weight]
 
     def prompt_state(self) -> dict[str, torch.Tensor]:
         """Tensors that are always saved with a run: the prompt and the rating head."""

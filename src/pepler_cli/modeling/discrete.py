@@ -17,8 +17,8 @@ from pepler_cli.modeling.batch import PromptInputs
 class DiscretePromptModel(PromptModel):
     prompt_kind = "discrete"
 
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"prompt": [], "rating_head": [], "lm": list(self.lm.parameters())}
+    def prompt_parameters(self) -> list[nn.Parameter]:
+        return []
 
     def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         if inputs.prompt_tokens is None or inputs.prompt_mask is None:

@@ -91,8 +91,8 @@ def make_optimizer(parameters: list[torch.nn.Parameter], learning_rate: float) -
 
 
 def autocast(options: LoopOptions) -> contextlib.AbstractContextManager:
-    if options.bf16 and options.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if options.bf16:
+        return torch.autocast(options.device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import random
 import shlex
 import sys
 import time
@@ -11,14 +12,14 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 import pepler_cli
 from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.data.feature_prompts import FeatureIndex
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared import PreparedDataset, load_prepared
 from pepler_cli.devices import resolve_device, use_bf16
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_directory, ensure_new_output
@@ -26,7 +27,7 @@ from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.build import build_model
 from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.modeling.special_tokens import special_tokens
-from pepler_cli.plugins import get_backbone, get_rating_head, registry
+from pepler_cli.plugins import Backbone, RatingHead, get_backbone, get_rating_head, registry
 from pepler_cli.run_model import write_run_files
 from pepler_cli.runs import RUN_FORMAT
 from pepler_cli.training.checkpoint import (
@@ -47,8 +48,11 @@ from pepler_cli.training.loop import (
     StageRecord,
     train_stage,
 )
-from pepler_cli.training.strategies import Stage, stages_of
+from pepler_cli.training.strategies import Stage, stages_of, uses_lora
 from pepler_cli.training.token_cache import explanation_token_ids
+
+if TYPE_CHECKING:
+    from pepler_cli.modeling.lora import LoraSettings
 
 
 def train(
@@ -65,20 +69,16 @@ def train(
     reporter = reporter if reporter is not None else SilentReporter()
     started = time.perf_counter()
     dataset = load_prepared(config.data)
-    if config.split not in dataset.splits:
-        raise PeplerError(f"{config.data}: has no split {config.split}", exit_code=2)
-    train_numbers, valid_numbers, _ = dataset.splits[config.split]
+    train_numbers, valid_numbers = _training_parts(config, dataset)
     backbone = get_backbone(config.backbone)
-    head_plugin = get_rating_head(config.rating_head) if config.rating_head else None
+    head_plugin = get_rating_head(config.rating_head) if config.rating_head else None  # named before loading
     device = resolve_device(config.device)
     bf16 = use_bf16(config.precision, device)
 
     torch.manual_seed(config.seed)
     tokenizer = backbone.load_tokenizer(config.backbone_path)
-    lm = backbone.load_model(config.backbone_path)
     entities = EntityIndex.from_records(dataset.records)
-    head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin else None
-    model = build_model(config.prompt, lm, entities, head)
+    model, lora = _build(config, backbone, head_plugin, entities)
     checkpoint = checkpoint_dir(config.out)
     resumed = _resume_point(config, checkpoint, dataset.manifest.get("fingerprint"))
     if resumed is not None:
@@ -101,7 +101,7 @@ def train(
         batch_size=config.batch_size,
         max_epochs=config.epochs,
         patience=config.patience,
-        rating_weight=config.rating_weight if head is not None else 0.0,
+        rating_weight=config.rating_weight if model.rating_head is not None else 0.0,
         seed=config.seed,
         device=device,
         bf16=bf16,
@@ -112,7 +112,8 @@ def train(
     records = _train_stages(
         config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed
     )
-    backbone_tuned = any("lm" in s.trains for s in stages)
+    # A backbone trained from scratch cannot be referenced by name: its weights are stored like tuned ones.
+    backbone_tuned = config.from_scratch or any("lm" in s.trains for s in stages)
     if resumed is not None:
         started -= resumed.seconds  # the manifest's training time includes the interrupted part
     manifest = _manifest(config, command, dataset, records, device, bf16, len(train), len(valid), started)
@@ -120,13 +121,49 @@ def train(
         "prompt": config.prompt,
         "users": len(entities.users),
         "items": len(entities.items),
-        "width": backbone.embedding_width(lm),
+        "width": backbone.embedding_width(model.lm),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    manifest["backbone"] = {
+        "name": config.backbone,
+        "weights": backbone.describe_weights(config.backbone_path),
+        "from_scratch": config.from_scratch,
+    }
+    if lora is not None:
+        manifest["lora"] = lora.as_dict()
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
         manifest = write_run_files(directory, model, tokenizer, entities, backbone, backbone_tuned, manifest)
     remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
     return manifest
+
+
+def _training_parts(config: TrainConfig, dataset: PreparedDataset) -> tuple[list[int], list[int]]:
+    """The record numbers to train and validate on; ``max_train_examples`` keeps a seeded random subset."""
+    if config.split not in dataset.splits:
+        raise PeplerError(f"{config.data}: has no split {config.split}", exit_code=2)
+    train_numbers, valid_numbers, _ = dataset.splits[config.split]
+    if config.max_train_examples is not None and config.max_train_examples < len(train_numbers):
+        train_numbers = sorted(random.Random(config.seed).sample(train_numbers, config.max_train_examples))
+    return train_numbers, valid_numbers
+
+
+def _build(
+    config: TrainConfig, backbone: Backbone, head_plugin: RatingHead | None, entities: EntityIndex
+) -> tuple[PromptModel, LoraSettings | None]:
+    """The prompt model around the backbone (randomly re-initialised with ``from_scratch``), with LoRA adapters
+    when the strategy uses them; returns it and the resolved LoRA settings (None without LoRA)."""
+    lm = backbone.load_model(config.backbone_path)
+    if config.from_scratch:
+        lm = backbone.build_model(backbone.architecture(lm))  # drawn from the seeded generator
+    head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin is not None else None
+    lora = None
+    assert config.strategy is not None  # filled in by TrainConfig
+    if uses_lora(config.strategy):
+        from pepler_cli.modeling.lora import LoraSettings, add_lora  # peft: only LoRA runs pay its import
+
+        targets = tuple(config.lora_targets) if config.lora_targets else None
+        lora = add_lora(lm, LoraSettings(config.lora_rank, config.lora_alpha, config.lora_dropout, targets))
+    return build_model(config.prompt, lm, entities, head), lora
 
 
 def _resume_point(config: TrainConfig, checkpoint: Path, fingerprint: str | None) -> Resumed | None:
@@ -228,7 +265,7 @@ def _manifest(
             "train_examples": train_size,
             "validation_examples": valid_size,
         },
-        "device": {"type": device.type, "bf16": bf16},
+        "device": {"type": device.type, "bf16": bf16, "precision": "bf16" if bf16 else "fp32"},
         "stages": [_stage_dict(s) for s in stages],
         "training_seconds": round(time.perf_counter() - started, 1),
     }

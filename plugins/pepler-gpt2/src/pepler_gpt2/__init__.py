@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pepler_cli.backbones import HuggingFaceBackbone
 
@@ -72,6 +72,11 @@ class TinyGPT2Backbone(GPT2Backbone):
             f"randomly initialised GPT-2 ({TINY_LAYERS} layers, width {TINY_WIDTH}, about 6.9M parameters) "
             "with the real GPT-2 tokenizer, for tests and offline demos"
         )
+
+    def describe_weights(self, path: str | None = None) -> dict[str, Any]:
+        if path:
+            return super().describe_weights(path)
+        return {"source": "random initialisation", "seed": TINY_SEED}
 
     def load_model(self, path: str | None = None) -> PreTrainedModel:
         if path:

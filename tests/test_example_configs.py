@@ -1,0 +1,24 @@
+"""Every config under examples/configs/ is a valid set of `pepler train` options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pepler_cli.config import TrainConfig, resolve
+from pepler_cli.plugins import registry
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "examples" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
+def test_example_config_is_valid(path: Path) -> None:
+    config = resolve(TrainConfig, path, {"data": Path("data"), "out": Path("out")})
+    assert config.backbone in registry.names("backbone")
+    assert config.rating_head is None or config.rating_head in registry.names("rating_head")
+
+
+def test_the_demo_uses_the_pretrained_backbone() -> None:
+    demo = resolve(TrainConfig, CONFIGS[0].with_name("demo.yaml"), {"data": Path("d"), "out": Path("o")})
+    assert demo.backbone == "smollm2-135m" and demo.strategy == "sequential-lora"
