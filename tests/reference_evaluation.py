@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 
 CLITICS = ["'s", "'m", "'ve", "n't", "'re", "'d", "'ll"]
-SINGLE = {"(": "(", ")": ")", ":": ",", ";": "."}  # spaced out one by one; ':' -> ',' and ';' -> '.'
-RUNS = ",.!?"  # a run of the same mark becomes one
+SINGLE = {"(": "(", ")": ")"}  # spaced out one by one
+# A run of the same mark becomes one token; ':' counts as ',' and ';' as '.'.
+RUNS = {",": ",", ".": ".", "!": "!", "?": "?", ":": ",", ";": "."}
 
 
 def tokens(text: str) -> list[str]:
@@ -26,7 +27,7 @@ def tokens(text: str) -> list[str]:
             previous = None
         elif char in RUNS:
             if char != previous:
-                pieces.append(" " + char + " ")
+                pieces.append(" " + RUNS[char] + " ")
             previous = char
         else:
             pieces.append(char)

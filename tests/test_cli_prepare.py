@@ -253,3 +253,16 @@ def test_importing_the_command_is_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_export_data_writes_the_nete_layout_once(tmp_path, nete):
+    from pepler_cli.cli.app import app as pepler
+
+    data, out = tmp_path / "data", tmp_path / "exported"
+    assert invoke("tripadvisor", "--source", nete, "--out", data).exit_code == 0
+    result = runner.invoke(pepler, ["export-data", str(data), "--format", "nete", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    expected = [f"{k}/{part}.index" for k in range(1, 6) for part in ("test", "train", "validation")]
+    assert files_in(out) == sorted([*expected, "reviews.pickle"])
+    again = runner.invoke(pepler, ["export-data", str(data), "--out", str(out)])
+    assert_one_error(again, 1, "already exists", "--overwrite")

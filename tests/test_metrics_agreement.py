@@ -32,7 +32,7 @@ WORDS = [
     "the", "the", "the", "a", "is", "was", "and", "very", "great", "clean", "friendly", "nice",
     "room", "staff", "location", "bed", "breakfast", "price", "Room", "front", "desk",
 ]  # fmt: skip
-PUNCTUATION = [",", ",,", ".", "...", "!", "!!", "?", "?!", ":", "::", ";", "(", ")", "-", "'"]
+PUNCTUATION = [",", ",,", ".", "...", "!", "!!", "?", "?!", ":", "::", ";", ";;", ":;", "(", ")", "-", "'"]
 CLITIC_WORDS = [
     "don't", "DON'T", "it's", "I'm", "we've", "they're", "he'd", "you'll", "can't", "isn't",
     "rock\u2019s", "x'sy", "n't", "'s", "''",

@@ -17,9 +17,10 @@ from pepler_cli.data.nete import (
     read_nete_reviews,
     read_nete_splits,
 )
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared import Truncation, load_prepared
 from pepler_cli.data.truncation import truncate_texts
 from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.text_cleanup import clean_up_spaces
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"
 
@@ -64,7 +65,7 @@ def nete_dir(tmp_path):
 
 def test_prepare_keeps_records_and_given_splits(nete_dir, tmp_path, tokenizer):
     out = tmp_path / "data" / "tripadvisor"
-    result = prepare_nete("tripadvisor", nete_dir, out, tokenizer=tokenizer)
+    result = prepare_nete("tripadvisor", nete_dir, out, truncation=Truncation(tokenizer))
     reviews = pickle.loads((nete_dir / "reviews.pickle").read_bytes())
     dataset = load_prepared(out)
 
@@ -77,7 +78,8 @@ def test_prepare_keeps_records_and_given_splits(nete_dir, tmp_path, tokenizer):
             float(review["rating"]),
         )
         assert (record.feature, record.opinion, record.sentiment) == (feature, adjective, sentiment)
-        assert record.text == _reference(sentence, tokenizer)
+        # The authors' formula through transformers 4.x's decode, which cleaned up spaces (text_cleanup.py).
+        assert record.text == clean_up_spaces(_reference(sentence, tokenizer))
     assert any(record.text != review["template"][2] for record, review in zip(dataset.records, reviews))
 
     for k in range(1, 6):
@@ -197,7 +199,7 @@ def test_existing_output_is_refused_before_any_work(nete_dir, tmp_path, tokenize
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(PeplerError, match="already exists"):
-        prepare_nete("tripadvisor", nete_dir, out, tokenizer=tokenizer)
+        prepare_nete("tripadvisor", nete_dir, out, truncation=Truncation(tokenizer))
 
 
 # ---------------------------------------------------------------------------------------------- truncation
@@ -254,3 +256,50 @@ def test_truncation_follows_a_tokenizer_whose_decode_changes_text(tokenizer):
     expected = [_reference(t, tokenizer) for t in TEXTS]
     assert expected[4] != TEXTS[4]  # " ," and " 's" were cleaned up
     assert truncate_texts(TEXTS, 20, tokenizer=tokenizer) == expected
+
+
+def test_references_keep_their_spaces_when_asked(tmp_path, tokenizer):
+    sentences = ["it 's clean , really .", "the room is n't big !", "rock ' n roll", "plain text"]
+    reviews = [_review(n, template=("room", "clean", sentences[n % 4], 1)) for n in range(8)]
+    source = _nete_dir(tmp_path / "TripAdvisor", reviews)
+    kept = prepare_nete(
+        "tripadvisor", source, tmp_path / "kept", truncation=Truncation(tokenizer, clean_up_spaces=False)
+    )
+    cleaned = prepare_nete("tripadvisor", source, tmp_path / "cleaned", truncation=Truncation(tokenizer))
+    assert kept.manifest["clean_up_spaces"] is False and cleaned.manifest["clean_up_spaces"] is True
+    assert [r.text for r in load_prepared(tmp_path / "kept").records][:4] == sentences
+    assert [r.text for r in load_prepared(tmp_path / "cleaned").records][:4] == [
+        "it's clean, really.", "the room isn't big!", "rock'n roll", "plain text"
+    ]  # fmt: skip
+
+
+def test_nete_export_round_trip(nete_dir, tmp_path, tokenizer):
+    from pepler_cli.data.nete import export_nete
+    from pepler_cli.data.safe_pickle import load_plain_pickle
+
+    first = tmp_path / "first"
+    prepare_nete("tripadvisor", nete_dir, first, truncation=Truncation(tokenizer))
+    exported = export_nete(first, tmp_path / "exported")
+    with open(exported / "reviews.pickle", "rb") as handle:
+        reviews = load_plain_pickle(exported / "reviews.pickle", handle)  # plain data only
+    assert set(reviews[0]) == {"user", "item", "rating", "template"} and len(reviews[0]["template"]) == 4
+    again = tmp_path / "again"
+    prepare_nete("tripadvisor", exported, again, truncation=Truncation(tokenizer))
+    before, after = load_prepared(first), load_prepared(again)
+    assert (
+        after.records == before.records
+        and after.splits == before.splits
+        and after.features == before.features
+    )
+
+
+def test_nete_export_needs_opinions(tmp_path):
+    from pepler_cli.data.nete import export_nete
+    from pepler_cli.data.prepared import Record, write_prepared
+
+    records = [Record(f"u{n}", f"i{n}", 4.0, "the sound is great", "sound") for n in range(4)]
+    data = tmp_path / "data"
+    write_prepared(data, records, {1: ([0, 1], [2], [3])}, name="x", source={}, splits_info={"count": 1})
+    with pytest.raises(PeplerError, match="record 0: NETE needs an opinion"):
+        export_nete(data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from pepler_cli.data import extraction
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared import Truncation, load_prepared
 from pepler_cli.data.raw import (
     FieldMap,
     RawReviews,
@@ -23,6 +23,7 @@ from pepler_cli.data.raw import (
     read_raw_reviews,
 )
 from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.text_cleanup import clean_up_spaces
 
 SAMPLE = Path(__file__).parent / "fixtures" / "amazon-musical-instruments-sample.jsonl"
 SHARED = Path(os.environ.get("PEPLER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -189,7 +190,7 @@ def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor, tokenizer):
     path = tmp_path / "reviews.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "data" / "sample"
-    result = prepare_raw(path, out, name="sample", seed=7, tokenizer=tokenizer)
+    result = prepare_raw(path, out, name="sample", seed=7, truncation=Truncation(tokenizer))
 
     kept = [r for n, r in enumerate(rows) if n != 5]
     explained = [r for r in kept if _fake_extract([r["reviewText"]])[0] is not None]
@@ -201,7 +202,8 @@ def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor, tokenizer):
     dataset = load_prepared(out)
     for record, row in zip(dataset.records, explained):
         assert (record.user, record.item) == (row["reviewerID"], row["asin"])
-        assert record.text == tokenizer.decode(tokenizer(row["reviewText"])["input_ids"][:20])
+        truncated = tokenizer.decode(tokenizer(row["reviewText"])["input_ids"][:20])
+        assert record.text == clean_up_spaces(truncated)  # as the authors' transformers 4.x decoded it
     assert dataset.features == sorted({r.feature for r in dataset.records})
     users = {r.user for r in dataset.records}
     for train, validation, test in dataset.splits.values():
@@ -217,19 +219,19 @@ def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor, tokenizer):
         "text": "reviewText",
     }
     # The same seed gives the same dataset.
-    again = prepare_raw(path, tmp_path / "again", name="sample", seed=7, tokenizer=tokenizer)
+    again = prepare_raw(path, tmp_path / "again", name="sample", seed=7, truncation=Truncation(tokenizer))
     assert again.manifest["fingerprint"] == manifest["fingerprint"]
 
 
 def test_nothing_explained_is_an_error(tmp_path, monkeypatch, tokenizer):
     monkeypatch.setattr(extraction, "extract_explanations", lambda texts, progress=None: [None] * len(texts))
     with pytest.raises(PeplerError, match="no review yielded an explanation"):
-        prepare_raw(SAMPLE, tmp_path / "out", name="x", tokenizer=tokenizer)
+        prepare_raw(SAMPLE, tmp_path / "out", name="x", truncation=Truncation(tokenizer))
     assert not (tmp_path / "out").exists()
 
 
 def test_prepare_the_sample_with_the_real_extractor(tmp_path, tokenizer):
-    result = prepare_raw(SAMPLE, tmp_path / "sample", name="sample", tokenizer=tokenizer)
+    result = prepare_raw(SAMPLE, tmp_path / "sample", name="sample", truncation=Truncation(tokenizer))
     dataset = load_prepared(tmp_path / "sample")
     assert 0 < len(dataset.records) <= 40
     assert all(r.feature and r.text and r.sentiment in (1, -1) and r.opinion for r in dataset.records)
@@ -245,7 +247,9 @@ def test_a_few_hundred_real_reviews(tmp_path, tokenizer):
     ):
         for _, line in zip(range(300), source):
             target.write(line)
-    result = prepare_raw(path, tmp_path / "mi", name="amazon-musical-instruments", tokenizer=tokenizer)
+    result = prepare_raw(
+        path, tmp_path / "mi", name="amazon-musical-instruments", truncation=Truncation(tokenizer)
+    )
     counts = result.manifest["counts"]
     assert counts["reviews_read"] == 300 and counts["dropped_duplicates"] == 0
     assert 150 < counts["records"] <= 300

@@ -51,9 +51,9 @@ class PrepareConfig(BaseModel):
     rating_field: str = Field("overall", min_length=1)
     text_field: str = Field("reviewText", min_length=1)
     max_explanation_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=1024)
-    tokenizer: str = Field(
-        TRUNCATION_TOKENIZER, min_length=1
-    )  # backbone plugin whose tokenizer counts tokens
+    # The backbone plugin whose tokenizer counts explanation tokens.
+    tokenizer: str = Field(TRUNCATION_TOKENIZER, min_length=1)
+    clean_up_spaces: bool = True  # clean decoded references as the authors' transformers 4.x did
 
     @property
     def kind(self) -> Literal["nete", "raw"]:
@@ -176,6 +176,7 @@ class GenerateConfig(BaseModel):
     temperature: float = Field(1.0, gt=0)
     seed: int = 1111
     batch_size: int = Field(256, ge=1)
+    clean_up_spaces: bool = True  # clean decoded explanations as the authors' transformers 4.x did
     limit: int | None = Field(None, ge=1)
     device: Device = "auto"
     overwrite: bool = False

@@ -14,7 +14,7 @@ from typing import Any
 
 from pepler_cli.config import PrepareConfig, saved_options
 from pepler_cli.data.nete import check_nete_source, prepare_nete
-from pepler_cli.data.prepared import PrepareResult
+from pepler_cli.data.prepared import PrepareResult, Truncation
 from pepler_cli.data.raw import FieldMap, prepare_raw
 from pepler_cli.errors import UsageError
 from pepler_cli.files import ensure_new_output
@@ -38,13 +38,14 @@ def prepare(config: PrepareConfig, display: ProgressDisplay | None = None) -> Pr
         )
     ensure_new_output(config.output, config.overwrite)
     tokenizer = get_backbone(config.tokenizer).load_tokenizer()
+    truncation = Truncation(
+        tokenizer, config.max_explanation_tokens, config.tokenizer, config.clean_up_spaces
+    )
     saved = {**saved_options(config), "name": config.dataset_name, "out": str(config.output)}
     common: dict[str, Any] = {
-        "tokenizer": tokenizer,
-        "tokenizer_name": config.tokenizer,
+        "truncation": truncation,
         "name": config.dataset_name,
         "overwrite": config.overwrite,
-        "max_explanation_tokens": config.max_explanation_tokens,
         "config": saved,
     }
     with display() if display is not None else contextlib.nullcontext() as progress:

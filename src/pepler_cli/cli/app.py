@@ -10,6 +10,7 @@ import typer
 
 from pepler_cli.cli.compare import compare_command
 from pepler_cli.cli.export import export_command
+from pepler_cli.cli.export_data import export_data_command
 from pepler_cli.cli.generate import generate_command
 from pepler_cli.cli.plugins import plugins_command
 from pepler_cli.cli.prepare import prepare_command
@@ -49,6 +50,7 @@ for name, command in (
     ("score", score_command),
     ("compare", compare_command),
     ("export", export_command),
+    ("export-data", export_data_command),
     ("plugins", plugins_command),
 ):
     app.command(name)(command)

@@ -19,6 +19,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_HELP = "YAML file of options (keys as the flag names); flags given here override it."
 
 
+def clean_up_option() -> Any:
+    """``--clean-up-spaces/--no-clean-up-spaces``, shared by prepare (references) and generate (explanations)."""
+    return typer.Option(
+        None,
+        "--clean-up-spaces/--no-clean-up-spaces",
+        help="Remove spaces before punctuation and clitics as the authors' decode did. (default: yes)",
+        show_default=False,
+    )
+
+
 def flag(*names: str, help: str, default: Any = None) -> Any:
     """An option that is None unless given, so a ``--config`` file's value is not overridden by a default.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
+from pepler_cli.cli.common import CONFIG_HELP, clean_up_option, flag, report_errors
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 
 
@@ -43,6 +43,7 @@ def generate_command(
     limit: int | None = flag("--limit", help="Explain only the first N examples of the part."),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing predictions file."),
+    clean_up_spaces: bool | None = clean_up_option(),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
 ) -> None:
     """Explain a split's (user, item) pairs with a trained run; writes preds.jsonl and preds.meta.yaml."""

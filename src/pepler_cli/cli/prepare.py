@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
+from pepler_cli.cli.common import CONFIG_HELP, clean_up_option, flag, report_errors
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 
 
@@ -57,6 +57,7 @@ def prepare_command(
         help="Backbone plugin whose tokenizer counts those tokens (the paper: GPT-2's).",
         default=TRUNCATION_TOKENIZER,
     ),
+    clean_up_spaces: bool | None = clean_up_option(),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the written manifest as JSON on stdout."),
 ) -> None:

@@ -9,13 +9,15 @@ Layout of a downloaded dataset folder ``DIR``::
     DIR/5/...                        record numbers (0-based positions in the list), any whitespace between
 
 The pickle is read with :mod:`pepler_cli.data.safe_pickle` (plain data only, never code), every record is
-checked, and the five splits are kept exactly as given.
+checked, and the five splits are kept exactly as given. :func:`export_nete` writes a prepared dataset back in
+this layout, for the authors' code and other tools that read it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import pickle
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +29,7 @@ from pepler_cli.data.prepared import (
     RecordColumns,
     Split,
     Truncation,
+    load_prepared,
     progress_task,
     read_index_file,
     truncate_and_write,
@@ -34,8 +37,7 @@ from pepler_cli.data.prepared import (
 from pepler_cli.data.safe_pickle import load_plain_pickle
 from pepler_cli.data.stats import PAPER_DATASET_TITLES
 from pepler_cli.errors import PeplerError, UsageError
-from pepler_cli.files import ensure_new_output, sha256_file
-from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
+from pepler_cli.files import atomic_directory, ensure_new_output, sha256_file
 
 NETE_DATASETS = tuple(PAPER_DATASET_TITLES)
 REVIEWS_FILE = "reviews.pickle"
@@ -237,16 +239,14 @@ def prepare_nete(
     source: Path | None,
     out: Path,
     *,
-    tokenizer: Any,
-    tokenizer_name: str = TRUNCATION_TOKENIZER,
+    truncation: Truncation,
     name: str | None = None,
     overwrite: bool = False,
-    max_explanation_tokens: int = MAX_EXPLANATION_TOKENS,
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
 ) -> PrepareResult:
     """Prepare one of the paper's datasets from its NETE folder ``source`` into ``out``; explanations are cut
-    to ``max_explanation_tokens`` tokens of ``tokenizer`` (named ``tokenizer_name`` in the manifest)."""
+    as ``truncation`` says."""
     if dataset not in NETE_DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; the paper's datasets are {', '.join(NETE_DATASETS)}")
     source = check_nete_source(dataset, source)
@@ -272,5 +272,34 @@ def prepare_nete(
         "config": config,
         "overwrite": overwrite,
     }
-    truncation = Truncation(tokenizer, max_explanation_tokens, tokenizer_name)
     return truncate_and_write(Path(out), columns, splits, truncation, progress, **manifest_fields)
+
+
+# ----------------------------------------------------------------------------------------------- export
+
+
+def export_nete(data: Path, out: Path, overwrite: bool = False) -> Path:
+    """Write the prepared dataset ``data`` in the layout the authors' PEPLER, PETER and NETE code reads (and ``prepare`` reads back):
+    ``reviews.pickle``, a list of plain dicts (user, item, rating, template=(feature, opinion, sentence,
+    sentiment)), and ``1..k/{train,validation,test}.index``. Plain data only: pepler's restricted unpickler loads
+    it."""
+    ensure_new_output(Path(out), overwrite)
+    dataset = load_prepared(data)
+    reviews = []
+    for number, record in enumerate(dataset.records):
+        if record.opinion is None or record.sentiment is None:
+            raise PeplerError(
+                f"{dataset.path}: record {number}: NETE needs an opinion and a sentiment for every explanation, "
+                "and this one has none"
+            )
+        template = (record.feature, record.opinion, record.text, record.sentiment)
+        reviews.append(
+            {"user": record.user, "item": record.item, "rating": record.rating, "template": template}
+        )
+    with atomic_directory(Path(out), overwrite=overwrite) as directory:
+        (directory / REVIEWS_FILE).write_bytes(pickle.dumps(reviews, protocol=4))
+        for k, parts in sorted(dataset.splits.items()):
+            (directory / str(k)).mkdir()
+            for part, numbers in zip(SPLIT_PARTS, parts):
+                (directory / str(k) / f"{part}.index").write_text(" ".join(map(str, numbers)) + "\n")
+    return Path(out)

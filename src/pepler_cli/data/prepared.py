@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pepler_cli
+from pepler_cli import text_cleanup
 from pepler_cli.data.stats import DatasetStatistics, compute_statistics
 from pepler_cli.data.truncation import truncate_texts
 from pepler_cli.errors import PeplerError
@@ -201,6 +202,7 @@ def write_prepared(
     config: Mapping[str, Any] | None = None,
     max_explanation_tokens: int = MAX_EXPLANATION_TOKENS,
     tokenizer: str = TRUNCATION_TOKENIZER,
+    clean_up_spaces: bool = True,
     statistics: DatasetStatistics | None = None,
     overwrite: bool = False,
     progress: Any = None,
@@ -262,6 +264,7 @@ def write_prepared(
         manifest["files"] = hashes
         if config is not None:
             manifest["config"] = dict(config)
+        manifest["clean_up_spaces"] = clean_up_spaces
         _write_hashed(tmp / MANIFEST_FILE, yaml_text(manifest))
     return manifest
 
@@ -273,6 +276,7 @@ class Truncation:
     tokenizer: Any
     max_tokens: int = MAX_EXPLANATION_TOKENS
     name: str = TRUNCATION_TOKENIZER
+    clean_up_spaces: bool = True  # as the authors' decode did (text_cleanup.py); off: the text as decoded
 
 
 def truncate_and_write(
@@ -290,6 +294,9 @@ def truncate_and_write(
     limit = truncation.max_tokens
     advance = progress_task(progress, f"truncating to {limit} tokens", len(set(columns.texts)))
     columns.texts = truncate_texts(columns.texts, limit, truncation.tokenizer, progress=advance)
+    if truncation.clean_up_spaces:
+        cleaned = {text: text_cleanup.clean_up_spaces(text) for text in set(columns.texts)}
+        columns.texts = [cleaned[text] for text in columns.texts]
     statistics = compute_statistics(columns.users, columns.items, columns.texts, columns.features)
     manifest = write_prepared(
         out,
@@ -297,6 +304,7 @@ def truncate_and_write(
         splits,
         max_explanation_tokens=limit,
         tokenizer=truncation.name,
+        clean_up_spaces=truncation.clean_up_spaces,
         statistics=statistics,
         progress=progress,
         **manifest_fields,

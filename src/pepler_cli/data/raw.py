@@ -29,7 +29,6 @@ from pepler_cli.data.prepared import (
 from pepler_cli.data.splits import SPLIT_COUNT, SPLIT_METHOD, SPLIT_RATIOS, make_splits
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.files import ensure_new_output, sha256_file
-from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 
 
 @dataclass(frozen=True)
@@ -223,18 +222,16 @@ def prepare_raw(
     path: Path,
     out: Path,
     *,
-    tokenizer: Any,
-    tokenizer_name: str = TRUNCATION_TOKENIZER,
+    truncation: Truncation,
     name: str,
     fields: FieldMap = FieldMap(),
     seed: int = 1234,
     overwrite: bool = False,
-    max_explanation_tokens: int = MAX_EXPLANATION_TOKENS,
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
 ) -> PrepareResult:
-    """Prepare raw reviews ``path`` into ``out``: extraction, truncation to ``max_explanation_tokens`` tokens of
-    ``tokenizer`` (named ``tokenizer_name`` in the manifest), five seeded splits."""
+    """Prepare raw reviews ``path`` into ``out``: extraction, truncation as ``truncation`` says, five seeded
+    splits."""
     path = Path(path)
     ensure_new_output(Path(out), overwrite)
     reviews = read_raw_reviews(path, fields, progress)
@@ -272,5 +269,4 @@ def prepare_raw(
         "config": config,
         "overwrite": overwrite,
     }
-    truncation = Truncation(tokenizer, max_explanation_tokens, tokenizer_name)
     return truncate_and_write(Path(out), columns, splits, truncation, progress, **manifest_fields)

@@ -23,6 +23,7 @@ from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.predictions import Prediction, write_meta, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
+from pepler_cli.text_cleanup import clean_up_spaces
 from pepler_cli.training.examples import discrete_prompt_ids
 
 SPLIT_PARTS = ("train", "validation", "test")
@@ -52,6 +53,8 @@ def generate(config: GenerateConfig, progress: Progress | None = None) -> Genera
     records = [dataset.records[n] for n in numbers]
     inputs = _prompt_inputs(run, dataset, split_number, numbers, Path(data_path) / "records.jsonl")
     texts = _decode(run, inputs, device, DecodeOptions.from_config(config), progress)
+    if config.clean_up_spaces:
+        texts = [clean_up_spaces(text) for text in texts]
     ratings = _predicted_ratings(run.model, inputs, device, config.batch_size)
     predictions = [
         Prediction(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 _CLITICS = re.compile(r"'(?:s|m|ve|re|d|ll)|n't")
-# A run of one of , . ! ? is one token ("..." -> "."; "?!" stays two); ( ) : ; are spaced out one by one,
-# so "::" gives two commas, as in the paper.
-_PUNCTUATION = re.compile(r"([,.!?])\1*|[():;]")
+# A run of one of , . ! ? : ; is one token ("..." -> "."; "::" -> ","; "?!" stays two), as the authors'
+# re.sub(':+', ' , ', ...) and its siblings make it; ( and ) are spaced out one by one.
+_PUNCTUATION = re.compile(r"([,.!?:;])\1*|[()]")
 # ':' counts as a comma and ';' as a full stop, as in the paper.
 _SPACED = {"(": " ( ", ")": " ) ", ",": " , ", ":": " , ", ";": " . ", ".": " . ", "!": " ! ", "?": " ? "}
 
