@@ -162,9 +162,12 @@ def test_usage_errors(tmp_path, monkeypatch, args, fragments):
     assert_one_error(invoke(*args), 2, *fragments)
 
 
-def _fake_extract(texts, progress=None):
+def _fake_extract(texts, progress=None, reasons=None):
+    # The feature is the text's first word, so it is within every explanation's first 20 tokens.
     return [
-        SimpleNamespace(feature="sound", opinion="good", sentence=t, sentiment=1) if t else None
+        SimpleNamespace(feature=t.split()[0].lower(), opinion="good", sentence=t, sentiment=1)
+        if t.split()
+        else None
         for t in texts
     ]
 

@@ -34,7 +34,7 @@ def _sample_rows() -> list[dict]:
     return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
 
 
-def _fake_extract(texts, progress=None):
+def _fake_extract(texts, progress=None, reasons=None):
     """Explain every review whose text mentions 'the'; the feature is the review's first long word."""
     found = []
     for text in texts:
@@ -224,7 +224,9 @@ def test_prepare_with_a_fake_extractor(tmp_path, fake_extractor, tokenizer):
 
 
 def test_nothing_explained_is_an_error(tmp_path, monkeypatch, tokenizer):
-    monkeypatch.setattr(extraction, "extract_explanations", lambda texts, progress=None: [None] * len(texts))
+    monkeypatch.setattr(
+        extraction, "extract_explanations", lambda texts, progress=None, reasons=None: [None] * len(texts)
+    )
     with pytest.raises(PeplerError, match="no review yielded an explanation"):
         prepare_raw(SAMPLE, tmp_path / "out", name="x", truncation=Truncation(tokenizer))
     assert not (tmp_path / "out").exists()

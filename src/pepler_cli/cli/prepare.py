@@ -90,5 +90,14 @@ def prepare_command(
         highlight=False,
         soft_wrap=True,
     )
+    # The reasons, not their total (dropped_no_explanation).
+    reasons = {
+        k[8:]: v
+        for k, v in counts.items()
+        if k.startswith("dropped_") and k != "dropped_no_explanation" and v
+    }
+    if reasons:
+        dropped = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in reasons.items())
+        err_console.print(f"dropped: {dropped}", highlight=False, soft_wrap=True)
     if json_output:
         out_console.print_json(json.dumps({"out": str(result.out), "manifest": manifest}))

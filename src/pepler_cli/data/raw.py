@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from pepler_cli.data.prepared import (
     truncate_and_write,
 )
 from pepler_cli.data.splits import SPLIT_COUNT, SPLIT_METHOD, SPLIT_RATIOS, make_splits
+from pepler_cli.data.windows import fit_explanation
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.files import ensure_new_output, sha256_file
 
@@ -43,6 +45,9 @@ class FieldMap:
     def as_options(self) -> dict[str, str]:
         return {"user": self.user, "item": self.item, "rating": self.rating, "text": self.text}
 
+
+# Why a review has no explanation (extraction.extractor); each is counted in the manifest as dropped_<reason>.
+DROP_REASONS = (extraction.EMPTY, extraction.NO_SENTENCE, extraction.NO_FEATURE, extraction.NO_OPINION)
 
 _OPTION = {"user": "--user-field", "item": "--item-field", "rating": "--rating-field", "text": "--text-field"}
 
@@ -194,10 +199,13 @@ def drop_duplicate_pairs(reviews: RawReviews) -> tuple[RawReviews, int]:
     return kept, len(reviews) - len(kept)
 
 
-def explain_reviews(reviews: RawReviews, progress: Any = None) -> tuple[RecordColumns, int]:
-    """One explanation per review; reviews without one are dropped (their count is returned too)."""
+def explain_reviews(
+    reviews: RawReviews, progress: Any = None, reasons: Counter[str] | None = None
+) -> tuple[RecordColumns, int]:
+    """One explanation per review; reviews without one are dropped (their count is returned too, and
+    ``reasons`` counts why)."""
     advance = progress_task(progress, "extracting features", len(reviews))
-    explanations = extraction.extract_explanations(reviews.texts, progress=advance)
+    explanations = extraction.extract_explanations(reviews.texts, progress=advance, reasons=reasons)
     if len(explanations) != len(reviews):
         raise PeplerError(
             f"the feature extractor returned {len(explanations)} results for {len(reviews)} reviews (a bug)"
@@ -216,6 +224,42 @@ def explain_reviews(reviews: RawReviews, progress: Any = None) -> tuple[RecordCo
         columns.sentiments.append(int(found.sentiment))
     advance(len(reviews))
     return columns, len(reviews) - len(columns)
+
+
+def keep_features_in_limit(columns: RecordColumns, truncation: Truncation) -> tuple[RecordColumns, int]:
+    """Each explanation cut to a part that fits the token limit and still names its feature
+    (:mod:`pepler_cli.data.windows`); those with no such part are dropped (their count is returned too)."""
+    tokenizer, limit = truncation.tokenizer, truncation.max_tokens
+
+    def count(text: str) -> int:
+        return len(tokenizer([text], add_special_tokens=False)["input_ids"][0])
+
+    def cut(text: str) -> str:
+        return tokenizer.decode(tokenizer([text], add_special_tokens=False)["input_ids"][0][:limit])
+
+    kept = RecordColumns([], [], [], [], [], [], [])
+    assert (
+        kept.opinions is not None and kept.sentiments is not None and columns.opinions and columns.sentiments
+    )
+    for row in zip(
+        columns.users,
+        columns.items,
+        columns.ratings,
+        columns.texts,
+        columns.features,
+        columns.opinions,
+        columns.sentiments,
+    ):
+        user, item, rating, text, feature, opinion, sentiment = row
+        fitted = fit_explanation(text, feature, opinion or "", limit, count, cut)
+        if fitted is None:
+            continue
+        for column, value in zip(
+            (kept.users, kept.items, kept.ratings, kept.texts, kept.features, kept.opinions, kept.sentiments),
+            (user, item, rating, fitted, feature, opinion, sentiment),
+        ):
+            column.append(value)
+    return kept, len(columns) - len(kept)
 
 
 def prepare_raw(
@@ -237,13 +281,15 @@ def prepare_raw(
     reviews = read_raw_reviews(path, fields, progress)
     read = len(reviews)
     reviews, duplicates = drop_duplicate_pairs(reviews)
-    columns, unexplained = explain_reviews(reviews, progress)
+    reasons: Counter[str] = Counter()
+    columns, unexplained = explain_reviews(reviews, progress, reasons)
     del reviews
     if len(columns) == 0:
         raise PeplerError(
             f"{path}: no review yielded an explanation (read {read}, duplicates {duplicates}); is "
             f"--text-field {fields.text!r} the review text?"
         )
+    columns, too_long = keep_features_in_limit(columns, truncation)
     splits = make_splits(columns.users, columns.items, seed=seed, count=SPLIT_COUNT, ratios=SPLIT_RATIOS)
     manifest_fields = {
         "name": name,
@@ -262,9 +308,11 @@ def prepare_raw(
         },
         "extra_counts": {
             "reviews_read": read,
-            "reviews_dropped": duplicates + unexplained,
+            "reviews_dropped": duplicates + unexplained + too_long,
             "dropped_duplicates": duplicates,
             "dropped_no_explanation": unexplained,
+            **{f"dropped_{reason}": reasons[reason] for reason in DROP_REASONS},
+            "dropped_feature_beyond_limit": too_long,
         },
         "config": config,
         "overwrite": overwrite,

@@ -24,8 +24,12 @@ Everything is deterministic: no randomness, no dependence on set or hash order.
 from __future__ import annotations
 
 from pepler_cli.data.extraction.extractor import (
+    EMPTY,
     MAX_SENTENCE_WORDS,
     MIN_SENTENCE_WORDS,
+    NO_FEATURE,
+    NO_OPINION,
+    NO_SENTENCE,
     Explanation,
     FeatureExtractor,
     extract_explanations,
@@ -36,6 +40,10 @@ from pepler_cli.data.extraction.sentences import split_sentences, tokenize
 from pepler_cli.data.extraction.tagger import pos_tag
 
 __all__ = [
+    "EMPTY",
+    "NO_FEATURE",
+    "NO_OPINION",
+    "NO_SENTENCE",
     "MAX_FEATURE_WORDS",
     "MAX_SENTENCE_WORDS",
     "MIN_SENTENCE_WORDS",

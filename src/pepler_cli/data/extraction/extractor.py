@@ -159,13 +159,19 @@ def _usable(sentence: str) -> bool:
 _CACHED_SENTENCES = 150_000
 
 
+# Why a review yields no explanation, as ``prepare`` counts it: nothing written; no sentence of 4 to 40 words;
+# no feature the corpus supports; features, but no opinion word linked to one.
+EMPTY, NO_SENTENCE, NO_FEATURE, NO_OPINION = "empty", "no_sentence", "no_feature", "no_opinion"
+
+
 def extract_explanations(
-    texts: Sequence[str], progress: Callable[[int], None] | None = None
+    texts: Sequence[str], progress: Callable[[int], None] | None = None, reasons: Counter[str] | None = None
 ) -> list[Explanation | None]:
     """Fit on ``texts`` and extract one explanation per text.
 
     ``progress(n)`` is called every few hundred texts with ``n`` rising to ``len(texts)``: the corpus pass
-    counts for the first half, the extraction for the second.
+    counts for the first half, the extraction for the second. ``reasons``, when given, counts why the texts
+    without an explanation have none (EMPTY, NO_SENTENCE, NO_FEATURE, NO_OPINION).
     """
     cache: list[list[_Analysis]] = []
     report = _Progress(progress, len(texts))
@@ -184,11 +190,27 @@ def extract_explanations(
     results: list[Explanation | None] = []
     for i, text in enumerate(texts):
         review = cache[i] if i < len(cache) else [_analyse(s) for s in split_sentences(text) if _usable(s)]
-        results.append(extractor._extract_analysed(a for a in review if _usable(a.sentence)))
+        usable = [a for a in review if _usable(a.sentence)]
+        results.append(extractor._extract_analysed(usable))
+        if results[-1] is None and reasons is not None:
+            reasons[_reason(text, usable, extractor)] += 1
         report(len(texts) + i + 1)
     if progress is not None:
         progress(len(texts))
     return results
+
+
+def _reason(text: str, usable: list[_Analysis], extractor: FeatureExtractor) -> str:
+    """Why a review has no explanation: nothing written, no sentence of a usable length, no feature the corpus
+    supports, or features but no opinion word linked to one."""
+    if not text.strip():
+        return EMPTY
+    if not usable:
+        return NO_SENTENCE
+    pairs = [pair for analysis in usable for pair in _pairs(analysis, extractor._compounds)]
+    if not pairs:
+        return NO_OPINION if any(analysis.spans for analysis in usable) else NO_FEATURE
+    return NO_FEATURE  # pairs, but no feature the corpus supports (rare, or naming the item)
 
 
 @dataclass
