@@ -37,21 +37,8 @@ def pipeline(tmp_path_factory):
     prepared = invoke("prepare", "tripadvisor", "--source", FIXTURE, "--out", data)
     assert prepared.exit_code == 0, prepared.output
     trained = invoke(
-        "train",
-        "--data",
-        data,
-        "--out",
-        run,
-        "--backbone",
-        "gpt2-tiny",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-        "--seed",
-        "3",
-        "--device",
-        "cpu",
+        "train", "--data", data, "--out", run, "--backbone", "gpt2-tiny", "--epochs", "2",
+        "--batch-size", "16", "--seed", "3", "--device", "cpu",
     )
     assert trained.exit_code == 0, trained.output
     generated = invoke("generate", run, "--out", preds, "--device", "cpu")
@@ -131,48 +118,18 @@ def test_training_is_repeatable_with_a_seed(pipeline, tmp_path):
     from safetensors.torch import load_file
 
     _, data, run, _ = pipeline
-    args = [
-        "--data",
-        data,
-        "--backbone",
-        "gpt2-tiny",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-        "--seed",
-        "3",
-        "--device",
-        "cpu",
-    ]
+    args = ["--data", data, "--backbone", "gpt2-tiny", "--epochs", "2", "--batch-size", "16", "--seed", "3",
+            "--device", "cpu"]
     assert invoke("train", *args, "--out", tmp_path / "again").exit_code == 0
-    first, second = (
-        load_file(run / "prompt.safetensors"),
-        load_file(tmp_path / "again" / "prompt.safetensors"),
-    )
+    first, second = load_file(run / "prompt.safetensors"), load_file(tmp_path / "again" / "prompt.safetensors")
     assert all((first[k] == second[k]).all() for k in first)
 
 
 def test_prompt_only_run_references_the_frozen_backbone(tmp_path, pipeline):
     _, data, _, _ = pipeline
     out = tmp_path / "prompt-only"
-    result = invoke(
-        "train",
-        "--data",
-        data,
-        "--out",
-        out,
-        "--backbone",
-        "gpt2-tiny",
-        "--strategy",
-        "prompt-only",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-    )
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--strategy", "prompt-only",
+                    "--epochs", "1", "--batch-size", "32", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert files_under(out) == EXPECTED_RUN_FILES - {"backbone.safetensors", "backbone_config.json"}
     generated = invoke("generate", out, "--out", tmp_path / "p.jsonl", "--limit", "3", "--device", "cpu")
@@ -183,23 +140,8 @@ def test_prompt_only_run_references_the_frozen_backbone(tmp_path, pipeline):
 def test_discrete_prompt_run_end_to_end(tmp_path, pipeline):
     _, data, _, _ = pipeline
     out, preds = tmp_path / "pepler-d", tmp_path / "d.jsonl"
-    result = invoke(
-        "train",
-        "--data",
-        data,
-        "--out",
-        out,
-        "--backbone",
-        "gpt2-tiny",
-        "--prompt",
-        "discrete",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-    )
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--prompt", "discrete",
+                    "--epochs", "1", "--batch-size", "32", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert files_under(out) == EXPECTED_RUN_FILES - {"prompt.safetensors"}
     manifest = yaml.safe_load((out / "manifest.yaml").read_text())
@@ -214,27 +156,9 @@ def test_discrete_prompt_run_end_to_end(tmp_path, pipeline):
 def test_rating_heads_predict_ratings_that_score(tmp_path, pipeline, head):
     _, data, _, _ = pipeline
     out, preds = tmp_path / head, tmp_path / f"{head}.jsonl"
-    result = invoke(
-        "train",
-        "--data",
-        data,
-        "--out",
-        out,
-        "--backbone",
-        "gpt2-tiny",
-        "--strategy",
-        "joint",
-        "--rating-head",
-        head,
-        "--rating-weight",
-        "0.1",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-    )
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--strategy", "joint",
+                    "--rating-head", head, "--rating-weight", "0.1", "--epochs", "1", "--batch-size", "32",
+                    "--device", "cpu")
     assert result.exit_code == 0, result.output
     manifest = yaml.safe_load((out / "manifest.yaml").read_text())
     assert manifest["plugins"]["rating_head"]["package"] == "pepler-rating-heads"
@@ -255,23 +179,8 @@ def test_every_paper_variant_config_trains_generates_and_scores(tmp_path, pipeli
     _, data, _, _ = pipeline
     out, preds = tmp_path / variant, tmp_path / f"{variant}.jsonl"
     config = CONFIGS / f"{variant}.yaml"
-    result = invoke(
-        "train",
-        "--config",
-        config,
-        "--data",
-        data,
-        "--out",
-        out,
-        "--backbone",
-        "gpt2-tiny",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-    )
+    result = invoke("train", "--config", config, "--data", data, "--out", out, "--backbone", "gpt2-tiny",
+                    "--epochs", "1", "--batch-size", "32", "--device", "cpu")
     assert result.exit_code == 0, result.output
     manifest = yaml.safe_load((out / "manifest.yaml").read_text())
     expected = yaml.safe_load(config.read_text())

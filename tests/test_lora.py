@@ -22,16 +22,12 @@ from pepler_cli.training.examples import encode_examples
 from pepler_cli.training.loop import LoopOptions, SilentReporter, evaluate
 from pepler_cli.training.train import train
 
-FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("lora") / "data"
-    result = runner.invoke(app, ["prepare", "tripadvisor", "--source", str(FIXTURE), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def data(nete_tiny_data: Path) -> Path:
+    return nete_tiny_data
 
 
 def config(data: Path, out: Path, **options) -> TrainConfig:

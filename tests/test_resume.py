@@ -17,16 +17,12 @@ from pepler_cli.training.checkpoint import PROGRESS_FILE, STATE_FILE, checkpoint
 from pepler_cli.training.loop import SilentReporter
 from pepler_cli.training.train import train as train_run
 
-FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("resume") / "data"
-    result = runner.invoke(app, ["prepare", "tripadvisor", "--source", str(FIXTURE), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def data(nete_tiny_data: Path) -> Path:
+    return nete_tiny_data
 
 
 def config(data: Path, out: Path, **options) -> TrainConfig:

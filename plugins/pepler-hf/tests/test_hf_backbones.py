@@ -70,11 +70,8 @@ def llama_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("hf") / "data"
-    result = runner.invoke(app, ["prepare", "tripadvisor", "--source", str(NETE_TINY), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def data(nete_tiny_data: Path) -> Path:
+    return nete_tiny_data
 
 
 def test_both_backbones_are_registered():
