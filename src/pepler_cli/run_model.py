@@ -48,8 +48,11 @@ def write_run_files(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.prompt_state().items()}
     if tensors:  # a discrete prompt is words: nothing of its own to save
         save_file(tensors, str(directory / PROMPT_WEIGHTS), metadata={"format": RUN_FORMAT})
-    adapters = {name: p.detach().to("cpu").contiguous() for name, p in model.lm.named_parameters()}
-    adapters = {name: tensor for name, tensor in adapters.items() if is_adapter_parameter(name)}
+    adapters = {
+        name: p.detach().to("cpu").contiguous()
+        for name, p in model.lm.named_parameters()
+        if is_adapter_parameter(name)  # only the adapters leave the device, not the whole LM
+    }
     if adapters:
         save_file(adapters, str(directory / ADAPTER_WEIGHTS), metadata={"format": RUN_FORMAT})
     if backbone_tuned:
