@@ -165,16 +165,45 @@ def _benchmark() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize(
-    ("domain", "min_coverage", "min_precision"), [("restaurants", 0.5, 0.6), ("laptops", 0.35, 0.45)]
-)
-def test_semeval_slice_meets_floors(domain: str, min_coverage: float, min_precision: float) -> None:
+@pytest.mark.parametrize("domain", ["restaurants", "laptops"])
+def test_semeval_meets_the_targets(domain: str) -> None:
+    # The whole annotated set, as the benchmark measures it: the corpus pass needs the whole corpus.
     shared = _shared_dir()
     if shared is None:
         pytest.skip("SemEval-2014 data not found (set PEPLER_SHARED)")
     bench = _benchmark()
-    sentences = bench.load_sentences(shared / "data" / "semeval2014-absa" / bench.DOMAINS[domain])[:600]
-    scores = bench.evaluate(sentences)
-    assert scores["annotated_sentences"] > 300
-    assert scores["coverage"] >= min_coverage
-    assert scores["precision"] >= min_precision
+    scores = bench.evaluate(
+        bench.load_sentences(shared / "data" / "semeval2014-absa" / bench.DOMAINS[domain])
+    )
+    assert scores["annotated_sentences"] > 1400
+    assert scores["coverage"] >= bench.TARGET_COVERAGE
+    assert scores["precision"] >= bench.TARGET_PRECISION[domain]
+
+
+def test_compounds_people_name_are_kept_whole() -> None:
+    corpus = [
+        "The operating system is fast.", "I like the operating system.", "The system froze twice.",
+        "The system is slow.", "My system crashed.", "The system boots.", "The system runs.",
+        "The system hangs.", "The system is stable.", "The system is quiet.", "The system ships.",
+        "The screen is bright.", "The screen is sharp.", "The great screen is bright.", "A great screen.",
+        "The screen is big.", "The screen is clear.",
+    ]  # fmt: skip
+    extractor = FeatureExtractor().fit(corpus)
+    # A modifier that judges nothing needs a tenth of the noun's mentions ("operating system": 2 of 11) ...
+    found = extractor.extract_from_sentence("I love the operating system.")
+    assert found is not None and found.feature == "operating system"
+    # ... an opinion word never makes a compound ("great screen": 2 of 6 is not half) ...
+    found = extractor.extract_from_sentence("What a great screen it is.")
+    assert found is not None and found.feature == "screen"
+    # ... and two nouns stay one feature even when the corpus never saw the pair ("stock screen").
+    found = extractor.extract_from_sentence("I got the stock screen, which is very sharp.")
+    assert found is not None and found.feature == "stock screen"
+
+
+def test_a_frequent_feature_wins_over_a_rare_one_in_the_same_sentence() -> None:
+    corpus = [f"The battery life is {word}." for word in ("long", "short", "great", "poor")] * 3
+    extractor = FeatureExtractor(frequent_share=0.5).fit([*corpus, "The amount is small."] * 2)
+    sentence = "I have been impressed with the battery life for such a small amount of memory."
+    found = extractor.extract_from_sentence(sentence)
+    assert found is not None and found.feature == "battery life"
+    assert extractor.counts["amount"] < extractor.frequent <= extractor.counts["battery life"]

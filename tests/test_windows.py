@@ -64,3 +64,15 @@ def test_prepared_raw_reviews_keep_their_features(tmp_path, tokenizer):
 
 def test_a_long_sentence_whose_start_holds_the_feature_is_left_to_truncation(count, cut):
     assert fit_explanation(PICKGUARD, "pickguard", "crazy", 20, count, cut) == PICKGUARD
+
+
+def test_the_window_is_placed_at_the_whole_feature_not_an_earlier_word_of_it(count, cut):
+    # A real review sentence: the first "guitar" (of "guitar repair shop") is not the feature "guitar players".
+    sentence = (
+        "This was recommended by a guitar repair shop, and I have found it is a well rounded product that all "
+        "guitar players should keep on hand."
+    )
+    # Feature and opinion are too far apart for one window: no text, rather than text without the feature.
+    assert fit_explanation(sentence, "guitar players", "recommended", 20, count, cut) is None
+    fitted = fit_explanation(sentence, "guitar players", "keep", 20, count, cut)
+    assert fitted is not None and "guitar players" in fitted and count(fitted) <= 20

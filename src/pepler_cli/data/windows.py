@@ -40,11 +40,12 @@ def _holds(text: str, phrase: str) -> bool:
 def _window(words: list[str], feature: str, opinion: str, limit: int, count: TokenCount) -> str | None:
     """The widest run of words around the feature (and its opinion, when near) that fits ``limit`` tokens."""
     lowered = [word.lower() for word in words]
-    first = feature.lower().split()[0]
-    at = next((i for i, word in enumerate(lowered) if first in word), None)
+    size = len(feature.split())
+    # Where the whole phrase starts: "guitar players" is not at the "guitar" of "a guitar repair shop".
+    at = next((i for i in range(len(words)) if _holds(" ".join(lowered[i : i + size]), feature)), None)
     if at is None:
         return None
-    end = at + len(feature.split())
+    end = at + size
     near = [i for i, word in enumerate(lowered) if opinion.lower() in word]
     if near:
         closest = min(near, key=lambda i: abs(i - at))
@@ -58,4 +59,5 @@ def _window(words: list[str], feature: str, opinion: str, limit: int, count: Tok
         end += 1
     while start > 0 and count(" ".join(words[start - 1 : end])) <= limit:
         start -= 1
-    return " ".join(words[start:end])
+    window = " ".join(words[start:end])
+    return window if _holds(window, feature) else None

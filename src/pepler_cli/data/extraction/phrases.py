@@ -108,7 +108,9 @@ def _with_compounds(
     for span in spans:
         while len(span.feature.split()) < MAX_FEATURE_WORDS:
             modifier = _modifier(words, tags, span, res)
-            if modifier is None or f"{modifier} {span.feature}" not in compounds:
+            # "hard drive light" holds the compound "hard drive" even when the corpus never saw it whole.
+            first = span.feature.split(" ", 1)[0]
+            if modifier is None or not {f"{modifier} {span.feature}", f"{modifier} {first}"} & compounds:
                 break
             span = _Span(span.start - 1, span.end, f"{modifier} {span.feature}")
         grown.append(span)
