@@ -5,7 +5,7 @@
 Without CUDA it records ``"skipped": "no CUDA"`` and exits 0. With CUDA: a randomly initialised model of
 GPT-2 small's shape (12 layers, width 768, 124M parameters, seeded) behind PEPLER's continuous prompt,
 split 1's training part of the bundled Amazon dataset, batches of 128, fused AdamW, bf16 autocast, and
-``pepler_cli.training.loop.train_epoch`` (the step ``pepler train --device cuda`` runs): one warm-up
+``pepler_cli.training.loop.train_one_epoch`` (the step ``pepler train --device cuda`` runs): one warm-up
 epoch, then the median of three timed epochs (synchronised).
 
 Model FLOPs of an epoch, summed over its examples, an example being L = 2 prompt vectors + <bos> + words +
@@ -86,10 +86,9 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
     from pepler_cli.training.examples import encode_examples
     from pepler_cli.training.loop import (
         LoopOptions,
-        SilentReporter,
         make_optimizer,
         set_trainable,
-        train_epoch,
+        train_one_epoch,
     )
     from pepler_cli.training.strategies import FULL_STAGE
 
@@ -126,7 +125,7 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds, _ = bl.clock(
-            lambda: train_epoch(model, FULL_STAGE, number, examples, optimizer, options, SilentReporter())
+            lambda: train_one_epoch(model, FULL_STAGE, number, examples, optimizer, options)
         )
         if device.type == "cuda":
             torch.cuda.synchronize()

@@ -6,7 +6,7 @@ Data: split 1's training part of the bundled Amazon dataset (prepared on the fly
 continuous prompt, AdamW with learning rate 1e-3 and batches of 128 (the paper's settings). Both sides start
 each repetition from the same initial weights, in this process, and see the same examples.
 
-- pepler: ``pepler_cli.training.loop.train_epoch`` as ``pepler train`` runs it: batches padded to their own
+- pepler: ``pepler_cli.training.loop.train_one_epoch`` as ``pepler train`` runs it: batches padded to their own
   longest explanation, the LM head applied only where a label exists, cross-entropy in chunks with no
   (tokens × vocabulary) logit matrix kept for backward; for the full stage also with length-bucketed batches
   (``--bucket-by-length``), where this pepler has that option.
@@ -49,11 +49,10 @@ from pepler_cli.plugins import get_backbone
 from pepler_cli.training.examples import Examples, encode_examples
 from pepler_cli.training.loop import (
     LoopOptions,
-    SilentReporter,
     make_optimizer,
     objective,
     set_trainable,
-    train_epoch,
+    train_one_epoch,
 )
 from pepler_cli.training.strategies import FULL_STAGE, PROMPT_STAGE, Stage
 
@@ -167,7 +166,7 @@ def pepler_epoch(
         pad_id=s.pad,
         **extra,
     )
-    return train_epoch(s.model, stage, epoch, s.examples, optimizer, options, SilentReporter())
+    return train_one_epoch(s.model, stage, epoch, s.examples, optimizer, options)
 
 
 def fresh_optimizer(s: Setup, stage: Stage, side: str = "paper") -> torch.optim.Optimizer:

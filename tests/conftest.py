@@ -47,3 +47,21 @@ def scored_dataset(tmp_path: Path) -> Path:
         "format: pepler-dataset/1\nrating_range: [1.0, 5.0]\n", encoding="utf-8"
     )
     return data
+
+
+@pytest.fixture(scope="module")
+def tokenizer_loaded_once():
+    """`prepare` loads GPT-2's tokenizer once for the module instead of once a call (a second each)."""
+    import functools
+    from types import SimpleNamespace
+
+    from pepler_cli import preparation
+
+    real = preparation.get_backbone
+    load = functools.cache(lambda name: real(name).load_tokenizer())
+    patch = pytest.MonkeyPatch()
+    patch.setattr(
+        preparation, "get_backbone", lambda name: SimpleNamespace(load_tokenizer=lambda: load(name))
+    )
+    yield
+    patch.undo()

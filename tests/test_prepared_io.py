@@ -146,7 +146,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(prepared_module, "_write_hashed", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(PeplerError, match=r"tiny: cannot write \(disk full\)"):
         _write(tmp_path / "tiny")
     assert list(tmp_path.iterdir()) == []
 

@@ -13,7 +13,7 @@ from pepler_cli.cli.app import app
 from pepler_cli.config import TrainConfig
 from pepler_cli.errors import PeplerError
 from pepler_cli.runs import read_manifest
-from pepler_cli.training.checkpoint import PROGRESS_FILE, STATE_FILE, checkpoint_dir
+from pepler_cli.training.checkpoint import PROGRESS_FILE, checkpoint_dir
 from pepler_cli.training.loop import SilentReporter
 from pepler_cli.training.train import train as train_run
 
@@ -78,7 +78,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(data, uninterrupted, tmp_path
         train_run(config(data, out), "test", StopAt(stage, epoch))
     checkpoint = checkpoint_dir(out)
     assert not out.exists()
-    assert {p.name for p in checkpoint.iterdir()} == {PROGRESS_FILE, STATE_FILE}
+    assert sorted(p.name for p in checkpoint.iterdir())[0] == PROGRESS_FILE
+    assert len(list(checkpoint.glob("state-*.safetensors"))) == 1  # older states are removed
 
     manifest = train_run(config(data, out, resume=True), "test", SilentReporter())
     assert not checkpoint.exists()  # the finished run replaced it
@@ -117,7 +118,8 @@ def test_a_damaged_checkpoint_is_one_clear_error(data, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train_run(config(data, out, strategy="joint"), "test", StopAt("prompt+lm", 2))
-    (checkpoint_dir(out) / STATE_FILE).write_bytes(b"not safetensors")
+    (state,) = checkpoint_dir(out).glob("state-*.safetensors")
+    state.write_bytes(b"not safetensors")
     with pytest.raises(PeplerError, match="damaged checkpoint"):
         train_run(config(data, out, strategy="joint", resume=True), "test", SilentReporter())
 
@@ -208,3 +210,39 @@ def test_a_checkpoint_keeps_the_best_weights_apart_only_when_they_differ(data, t
     assert set(loaded.model_state) == {
         name for name, p in model.named_parameters() if name.startswith(("user", "item"))
     }
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _alter(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [(_truncate, "sha256 differs"), (_alter, "sha256 differs"), (Path.unlink, "No such file")],
+    ids=["truncated", "altered", "missing"],
+)
+def test_a_damaged_state_file_is_named(data, tmp_path, damage, expected):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config(data, out, strategy="joint"), "test", StopAt("prompt+lm", 2))
+    (state,) = checkpoint_dir(out).glob("state-*.safetensors")
+    damage(state)
+    with pytest.raises(PeplerError) as error:
+        train_run(config(data, out, strategy="joint", resume=True), "test", SilentReporter())
+    assert error.value.message.startswith(f"{state}: ")
+    assert expected in error.value.message and "damaged checkpoint" in error.value.message
+
+
+def test_a_directory_without_checkpoint_yaml_is_not_a_checkpoint(data, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config(data, out, strategy="joint"), "test", StopAt("prompt+lm", 2))
+    (checkpoint_dir(out) / PROGRESS_FILE).unlink()  # as if killed before the first save was committed
+    manifest = train_run(config(data, out, strategy="joint", resume=True), "test", SilentReporter())
+    assert [e["epoch"] for e in manifest["stages"][0]["epochs"]] == [1, 2]  # started afresh

@@ -1,4 +1,9 @@
-"""Shared machinery for backbone plugins built on Hugging Face causal LMs: plugins supply loading only."""
+"""Shared machinery for backbone plugins built on Hugging Face causal LMs: plugins supply loading only.
+
+Nothing loaded here runs code: weights are safetensors only (``PRETRAINED_OPTIONS``), tokenizers are read as
+data, and a model that ships code of its own (``auto_map`` in config.json) is refused in one line
+(:func:`refuse_custom_code`) unless ``pepler train --trust-remote-code`` asked for it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,65 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pepler_cli.errors import PeplerError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+# Weights only from safetensors files: a pytorch_model.bin is a pickle, and unpickling can run code.
+PRETRAINED_OPTIONS: dict[str, Any] = {"use_safetensors": True}
+TRUST_HINT = "pepler runs a model's own code only with `pepler train --trust-remote-code`"
+
+
+def refuse_custom_code(source: str) -> None:
+    """Refuse, in one line naming the file, a local model directory whose config.json asks to run code it
+    ships (``auto_map``) for a model type transformers does not know; read as JSON, nothing is imported.
+
+    A hub id is not looked at here: transformers itself refuses it when ``trust_remote_code`` is false, and
+    :func:`custom_code_error` turns that refusal into the same kind of line.
+    """
+    config_file = Path(source) / "config.json"
+    if not config_file.is_file():
+        return
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # not ours to judge: transformers names the problem
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    if not auto_map:
+        return
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if config.get("model_type") in CONFIG_MAPPING:
+        return  # transformers has the code of this model type itself and never imports the shipped one
+    shipped = ", ".join(sorted(set(_class_names(auto_map))))
+    raise PeplerError(
+        f"{config_file}: field 'auto_map' names code shipped with the model ({shipped}); {TRUST_HINT}"
+    )
+
+
+def custom_code_error(source: str, error: Exception, tokenizer: bool = False) -> PeplerError | None:
+    """transformers' refusal to run shipped code (``trust_remote_code`` false) as one line; None for any
+    other error. A tokenizer's code never runs, flag or not: a run's tokenizer files must load as data."""
+    if "trust_remote_code" not in str(error):
+        return None
+    if tokenizer:
+        return PeplerError(
+            f"cannot load {source!r}: its tokenizer needs code of its own, and pepler reads tokenizers as data "
+            "only (never running their code, even with --trust-remote-code)"
+        )
+    return PeplerError(
+        f"cannot load {source!r}: it ships code of its own that must run to load it; {TRUST_HINT}"
+    )
+
+
+def _class_names(auto_map: Any) -> list[str]:
+    """The ``module.Class`` names of an ``auto_map`` (values are names, or [slow, fast] pairs of them)."""
+    values = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+    names: list[str] = []
+    for value in values:
+        names.extend(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]) if v)
+    return names
 
 
 class HuggingFaceBackbone:
@@ -34,7 +96,17 @@ class HuggingFaceBackbone:
     def build_model(self, architecture: dict[str, Any]) -> PreTrainedModel:
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_config(AutoConfig.for_model(**architecture))
+        # from_config with no trust_remote_code could ask on the terminal whether to run shipped code.
+        model_type = architecture.get("model_type")
+        try:
+            config = AutoConfig.for_model(**architecture)
+        except (ValueError, KeyError, TypeError) as error:
+            # A model type transformers does not know needs its own code, which a saved run never runs.
+            raise PeplerError(
+                f"backbone architecture {model_type!r}: transformers cannot build it without its own code "
+                f"({' '.join(str(error).split())[:160]}); pepler rebuilds tuned backbones from built-in types only"
+            ) from None
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=False)
 
     def embedding_width(self, model: PreTrainedModel) -> int:
         return int(model.get_input_embeddings().embedding_dim)

@@ -29,6 +29,7 @@ Strategy = Literal["sequential", "prompt-only", "joint", "fixed-prompt", "lora",
 Decoding = Literal["greedy", "beam", "top-k", "top-p"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16"]
+UnknownPairs = Literal["error", "skip"]
 # The paper's learning rates: 1e-3 for the continuous prompt, 1e-4 for the discrete one.
 DEFAULT_LEARNING_RATE = {"continuous": 1e-3, "discrete": 1e-4}
 
@@ -54,6 +55,8 @@ class PrepareConfig(BaseModel):
     # The backbone plugin whose tokenizer counts explanation tokens.
     tokenizer: str = Field(TRUNCATION_TOKENIZER, min_length=1)
     clean_up_spaces: bool = True  # clean decoded references as the authors' transformers 4.x did
+    # Keep validation/test records whose user or item the training part never holds (NETE's given splits).
+    allow_unseen: bool = False
 
     @property
     def kind(self) -> Literal["nete", "raw"]:
@@ -91,6 +94,11 @@ class PrepareConfig(BaseModel):
                     f"{flags}: only for raw review files; {self.source_or_dataset} comes with its own five splits"
                 )
             return self
+        if self.allow_unseen:
+            raise ValueError(
+                "--allow-unseen is for the paper's datasets (their given splits): the splits pepler makes for "
+                "raw reviews hold every user and item in training"
+            )
         if self.source is not None:
             raise ValueError(
                 f"--source is for the paper's datasets ({', '.join(NETE_DATASETS)}); a raw reviews file is given "
@@ -122,9 +130,14 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(128, ge=1)
     epochs: int = Field(100, ge=1)
     patience: int = Field(5, ge=1)
-    seed: int = 1111
+    # torch takes 64-bit seeds, and each epoch is shuffled with seed * 1000 + epoch.
+    seed: int = Field(1111, ge=-(10**15), le=10**15)
     max_train_examples: int | None = Field(None, ge=1)  # a seeded random subset of the training part
     bucket_by_length: bool = False
+    # Train although validation/test records of the split have a user or item training never holds.
+    allow_unseen: bool = False
+    # Let a hub backbone run its own code (config.json auto_map); recorded in the run, which loads the same way.
+    trust_remote_code: bool = False
     lora_rank: int = Field(8, ge=1)
     lora_alpha: float = Field(16.0, gt=0)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
@@ -133,6 +146,7 @@ class TrainConfig(BaseModel):
     precision: Precision = "auto"
     overwrite: bool = False
     resume: bool = False
+    checkpoint_every: int | None = Field(None, ge=1)  # optimizer steps; None: at the end of each epoch only
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:
@@ -178,6 +192,8 @@ class GenerateConfig(BaseModel):
     batch_size: int = Field(256, ge=1)
     clean_up_spaces: bool = True  # clean decoded explanations as the authors' transformers 4.x did
     limit: int | None = Field(None, ge=1)
+    unknown: UnknownPairs = "error"  # pairs whose user or item the run never trained
+    trust_remote_code: bool = False  # needed to load a run trained with --trust-remote-code
     device: Device = "auto"
     overwrite: bool = False
 
@@ -193,6 +209,7 @@ class ScoreConfig(BaseModel):
     rating_range: tuple[float, float] | None = None
     out: Path | None = None  # default: <predictions>.scores.yaml beside them
     record: bool = True  # record the scores in the run's manifest
+    unknown: UnknownPairs = "error"  # predictions whose user or item the run never trained
 
     @model_validator(mode="after")
     def _check(self) -> ScoreConfig:
@@ -240,9 +257,9 @@ def _validation_message(error: ValidationError, config_file: Path | None) -> str
     problem = error.errors()[0]
     name = ".".join(str(part) for part in problem.get("loc", ()))
     message = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
-    if not name:
-        return message
     source = f"{config_file}: " if config_file is not None else ""
+    if not name:  # a rule across options: they may come from the file
+        return f"{source}{message}"
     return f"{source}option {name} ({_flag(name)}): {message}"
 
 

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from transformers.utils import logging
 
 import pepler_cli
-from pepler_cli.files import atomic_directory, ensure_new_output, sha256_file, yaml_text
+from pepler_cli.files import atomic_directory, ensure_new_output, output_lock, sha256_file, yaml_text
 from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 from pepler_cli.run_model import load_run
@@ -35,10 +35,17 @@ INPUT_LAYOUTS = {
 }
 
 
-def export(run: Path, out: Path, overwrite: bool = False) -> dict[str, Any]:
+def export(run: Path, out: Path, overwrite: bool = False, trust_remote_code: bool = False) -> dict[str, Any]:
     """Write ``run`` as a model directory ``out``; returns the description written beside it."""
     ensure_new_output(out, overwrite)
-    loaded = load_run(run, torch.device("cpu"))
+    with output_lock(out):
+        return _export_locked(run, out, overwrite, trust_remote_code)
+
+
+def _export_locked(
+    run: Path, out: Path, overwrite: bool = False, trust_remote_code: bool = False
+) -> dict[str, Any]:
+    loaded = load_run(run, torch.device("cpu"), trust_remote_code)
     lm = loaded.model.lm
     if loaded.manifest.get("lora") is not None:
         from pepler_cli.modeling.lora import merge_lora  # peft: only LoRA runs pay its import

@@ -24,9 +24,12 @@ from pepler_cli.errors import PeplerError
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks so big files do not fill memory."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
+    except PermissionError as error:
+        raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
     return digest.hexdigest()
 
 
@@ -50,6 +53,69 @@ def ensure_new_output(path: Path, overwrite: bool) -> None:
         raise PeplerError(f"{path}: already exists; choose another --out or pass --overwrite")
 
 
+@contextlib.contextmanager
+def output_lock(path: Path) -> Iterator[None]:
+    """Hold the lock of an output (a sibling ``.<name>.lock``) so that a second process writing the same
+    output is refused instead of racing the first.
+
+    The lock is an OS file lock, which the kernel releases when its process ends however it ends: a killed
+    process never leaves it stuck (the small file it leaves behind is reused); a finished one removes it.
+    """
+    path = Path(path)
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _acquire(lock_path, path)
+    except OSError as error:  # a read-only folder, say
+        raise PeplerError(f"{path}: cannot write ({error.strerror or error})") from None
+    try:
+        with contextlib.suppress(OSError):  # the pid only makes the refusal's message more helpful
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # while still holding it: whoever opens the name next gets a fresh file
+        os.close(fd)  # releases the lock
+
+
+def _acquire(lock_path: Path, path: Path) -> int:
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise PeplerError(
+                f"{path}: another pepler process (pid {holder}) is writing it; wait for it to finish or "
+                "choose another --out"
+            )
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # locked a file its holder removed as it finished: take the current one
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """A YAML file that must hold a mapping, read with the safe loader; any problem is one line naming it."""
     text = read_user_text(Path(path), what)
@@ -58,6 +124,10 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     except yaml.YAMLError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PeplerError(f"{path}: not valid YAML: {first}") from None
+    except ValueError as error:  # an integer of more than 4300 digits, which Python refuses to convert
+        raise PeplerError(f"{path}: not valid YAML: {str(error).split(':')[0]}") from None
+    except RecursionError:
+        raise PeplerError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(loaded, dict):
         raise PeplerError(f"{path}: expected a mapping of keys to values (a {what}), got {describe(loaded)}")
     return loaded
@@ -123,6 +193,8 @@ def atomic_file(path: Path, mode: str = "w") -> Iterator:
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
+        # mkstemp made it owner-only; the finished file gets the usual mode.
+        os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -135,12 +207,16 @@ def atomic_directory(path: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory next to ``path``; rename it to ``path`` when the block succeeds.
 
     An existing ``path`` is never touched unless ``overwrite`` is true, and even then it is only replaced
-    after the new directory is complete, so a failure leaves the old one intact.
+    after the new directory is complete, so a failure leaves the old one intact. A failure to write (a full
+    disk, a read-only folder) is a PeplerError naming ``path`` and why.
     """
     path = Path(path)
     ensure_new_output(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    except OSError as error:
+        raise PeplerError(f"{path}: cannot write ({error.strerror or error})") from None
     try:
         yield tmp
         _apply_umask(tmp)
@@ -153,15 +229,23 @@ def atomic_directory(path: Path, overwrite: bool = False) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PeplerError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _apply_umask(root: Path) -> None:
-    """mkdtemp and some writers create owner-only entries; give the finished output the usual modes."""
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
+    return umask
+
+
+def _apply_umask(root: Path) -> None:
+    """mkdtemp and some writers create owner-only entries; give the finished output the usual modes."""
+    umask = _umask()
     root.chmod(0o777 & ~umask)
     for entry in root.rglob("*"):
         entry.chmod((0o777 if entry.is_dir() else 0o666) & ~umask)

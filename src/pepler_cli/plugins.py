@@ -8,6 +8,7 @@ packages under ``plugins/`` that register exactly as a third party would. Tests 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -91,11 +92,19 @@ class Backbone(Protocol):
     description: str
 
     def load_tokenizer(self, path: str | None = None) -> Tokenizer:
-        """The tokenizer; ``path`` is a local directory that overrides the built-in or hub source."""
+        """The tokenizer; ``path`` is a local directory that overrides the built-in or hub source.
+
+        Read as data, never by running code that came with the files (a run's ``tokenizer/`` directory is
+        loaded through here too): pass ``trust_remote_code=False`` to transformers, never leave it unset.
+        """
         ...
 
-    def load_model(self, path: str | None = None) -> CausalLM:
-        """The causal LM with its pretrained weights (hub id, or the local directory ``path``)."""
+    def load_model(self, path: str | None = None, *, trust_remote_code: bool = False) -> CausalLM:
+        """The causal LM with its pretrained weights (hub id, or the local directory ``path``), read from
+        safetensors (never a pickle). Code that comes with a model (``auto_map`` in its config.json) may run
+        only with ``trust_remote_code`` (``pepler train --trust-remote-code``; the run records it). Plugins
+        that never run such code may leave the keyword out: pepler passes it only when it is true.
+        """
         ...
 
     def describe_weights(self, path: str | None = None) -> dict[str, Any]:
@@ -235,6 +244,27 @@ registry = Registry()
 
 def get_backbone(name: str) -> Backbone:
     return registry.get("backbone", name)
+
+
+def load_backbone_model(backbone: Backbone, path: str | None, trust_remote_code: bool = False) -> CausalLM:
+    """``backbone.load_model(path)``, passing ``trust_remote_code=True`` only when asked: a plugin whose
+    ``load_model`` has no such keyword runs no model code, and is refused when asked to."""
+    if not trust_remote_code:
+        return backbone.load_model(path)
+    try:
+        parameters = inspect.signature(backbone.load_model).parameters
+    except (TypeError, ValueError):
+        parameters = {}  # type: ignore[assignment]
+    accepts = "trust_remote_code" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    if not accepts:
+        raise PeplerError(
+            f"--trust-remote-code: backbone {backbone.name!r} does not take it (its load_model has no "
+            "trust_remote_code keyword); leave the flag out",
+            2,
+        )
+    return backbone.load_model(path, trust_remote_code=True)
 
 
 def get_rating_head(name: str) -> RatingHead:

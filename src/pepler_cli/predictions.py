@@ -7,9 +7,10 @@ docs/formats.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,9 +66,15 @@ def _parse_record(record: Any, where: str) -> Prediction:
         # bool is an int subclass in Python, but true/false is never a rating.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PeplerError(f"{where}: field '{name}' must be a number, got {describe(value, json=True)}")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise PeplerError(
+                f"{where}: field '{name}' must be a finite number, got a huge integer"
+            ) from None
         if not math.isfinite(value):
             raise PeplerError(f"{where}: field '{name}' must be a finite number, got {value}")
-        values[name] = float(value)
+        values[name] = value
     return Prediction(**values)
 
 
@@ -85,17 +92,46 @@ def read_predictions(path: Path) -> list[Prediction]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise PeplerError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
+        except ValueError as error:  # an integer of more than 4300 digits, which Python refuses to convert
+            raise PeplerError(f"{where}: not valid JSON ({str(error).split(':')[0]})") from None
+        except RecursionError:
+            raise PeplerError(f"{where}: not valid JSON (nested too deeply)") from None
         predictions.append(_parse_record(record, where))
     if not predictions:
         raise PeplerError(f"{path}: contains no predictions")
     return predictions
 
 
-def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
-    """Write one JSON object a line, atomically, so a half-written file never looks complete."""
-    with atomic_file(Path(path)) as handle:
-        for prediction in predictions:
-            handle.write(json.dumps(prediction.to_json(), ensure_ascii=False) + "\n")
+def write_predictions(
+    path: Path,
+    predictions: Iterable[Prediction],
+    provenance: Callable[[str], Mapping[str, Any]] | None = None,
+) -> None:
+    """Write one JSON object a line, atomically, so a half-written file never looks complete.
+
+    With ``provenance`` (called with the predictions' sha256) the sidecar is written too, before the
+    predictions are renamed into place: when either cannot be written, the predictions file is left as it
+    was. A failure is a PeplerError naming the file.
+    """
+    path = Path(path)
+    try:
+        with atomic_file(path, "wb") as handle:
+            digest = hashlib.sha256()
+            for prediction in predictions:
+                # A lone surrogate (possible inside a JSON string) becomes a JSON escape such as \udc80.
+                line = json.dumps(prediction.to_json(), ensure_ascii=False) + "\n"
+                data = line.encode("utf-8", errors="backslashreplace")
+                digest.update(data)
+                handle.write(data)
+            if provenance is not None:
+                try:
+                    write_meta(path, provenance(digest.hexdigest()))
+                except PeplerError as error:
+                    raise PeplerError(
+                        f"{path}: not written, as its sidecar was not: {error.message}"
+                    ) from None
+    except OSError as error:
+        raise PeplerError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
 def meta_path(predictions: Path) -> Path:

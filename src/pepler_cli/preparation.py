@@ -17,7 +17,7 @@ from pepler_cli.data.nete import check_nete_source, prepare_nete
 from pepler_cli.data.prepared import PrepareResult, Truncation
 from pepler_cli.data.raw import FieldMap, prepare_raw
 from pepler_cli.errors import UsageError
-from pepler_cli.files import ensure_new_output
+from pepler_cli.files import ensure_new_output, output_lock
 from pepler_cli.plugins import get_backbone
 
 # Opens a progress display (a rich Progress, or anything with add_task/update) for the slow steps.
@@ -37,6 +37,11 @@ def prepare(config: PrepareConfig, display: ProgressDisplay | None = None) -> Pr
             "nor an existing raw reviews file"
         )
     ensure_new_output(config.output, config.overwrite)
+    with output_lock(config.output):
+        return _prepare_locked(config, display)
+
+
+def _prepare_locked(config: PrepareConfig, display: ProgressDisplay | None = None) -> PrepareResult:
     tokenizer = get_backbone(config.tokenizer).load_tokenizer()
     truncation = Truncation(
         tokenizer, config.max_explanation_tokens, config.tokenizer, config.clean_up_spaces
@@ -51,7 +56,12 @@ def prepare(config: PrepareConfig, display: ProgressDisplay | None = None) -> Pr
     with display() if display is not None else contextlib.nullcontext() as progress:
         if config.kind == "nete":
             return prepare_nete(
-                config.source_or_dataset, config.source, config.output, progress=progress, **common
+                config.source_or_dataset,
+                config.source,
+                config.output,
+                progress=progress,
+                allow_unseen=config.allow_unseen,
+                **common,
             )
         fields = FieldMap(config.user_field, config.item_field, config.rating_field, config.text_field)
         return prepare_raw(

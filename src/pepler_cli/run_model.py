@@ -19,7 +19,14 @@ from pepler_cli.files import sha256_file, yaml_text
 from pepler_cli.modeling.base import PromptModel, is_adapter_parameter
 from pepler_cli.modeling.build import build_model
 from pepler_cli.modeling.entities import EntityIndex
-from pepler_cli.plugins import Backbone, CausalLM, Tokenizer, get_backbone, get_rating_head
+from pepler_cli.plugins import (
+    Backbone,
+    CausalLM,
+    Tokenizer,
+    get_backbone,
+    get_rating_head,
+    load_backbone_model,
+)
 from pepler_cli.runs import (
     ADAPTER_WEIGHTS,
     BACKBONE_CONFIG,
@@ -30,6 +37,7 @@ from pepler_cli.runs import (
     RUN_FORMAT,
     TOKENIZER_DIR,
     USERS,
+    check_loadable,
     read_manifest,
     verify_files,
 )
@@ -82,22 +90,48 @@ class LoadedRun:
     entities: EntityIndex
 
 
-def load_run(run: Path, device: torch.device) -> LoadedRun:
-    """Rebuild the model of a finished run after checking every file's hash."""
+def load_run(run: Path, device: torch.device, trust_remote_code: bool = False) -> LoadedRun:
+    """Rebuild the model of a finished run after checking every file's hash.
+
+    A run trained with ``--trust-remote-code`` loads only when the caller trusts it too: a run directory
+    from a stranger must not make ``generate`` run the code its manifest points to.
+    """
     run = Path(run)
     manifest = read_manifest(run)
+    check_loadable(run, manifest)
     verify_files(run, manifest)
     config = manifest["config"]
-    backbone = get_backbone(config["backbone"])
+    if config.get("trust_remote_code") is True and not trust_remote_code:
+        raise PeplerError(
+            f"{run / MANIFEST}: the run was trained with --trust-remote-code (its backbone "
+            f"{config.get('backbone_path') or config['backbone']} runs its own code); pass --trust-remote-code "
+            "if you trust it"
+        )
+    backbone = _plugin(run, "backbone", get_backbone, config["backbone"])
+    # Read as data even for a run trained with --trust-remote-code (Backbone.load_tokenizer never runs code).
     tokenizer = backbone.load_tokenizer(str(run / TOKENIZER_DIR))
     lm = _backbone_model(run, backbone, manifest)
     entities = EntityIndex(tuple(_read_lines(run / USERS)), tuple(_read_lines(run / ITEMS)))
     head = None
     if config.get("rating_head"):
-        head = get_rating_head(config["rating_head"]).build(backbone.embedding_width(lm))
-    model = build_model(config.get("prompt", "continuous"), lm, entities, head)
+        head_plugin = _plugin(run, "rating_head", get_rating_head, config["rating_head"])
+        head = head_plugin.build(backbone.embedding_width(lm))
+    prompt = config.get("prompt", "continuous")
+    model = build_model(prompt, lm, entities, head)
+    if bool(model.prompt_state()) != (run / PROMPT_WEIGHTS).is_file():
+        holds = "holds no" if model.prompt_state() else "holds a"
+        raise PeplerError(
+            f"{run / MANIFEST}: field 'config.prompt' is {prompt!r}, but the run {holds} {PROMPT_WEIGHTS}"
+        )
     if (run / PROMPT_WEIGHTS).is_file():
-        model.load_prompt_state(load_file(str(run / PROMPT_WEIGHTS)))
+        try:
+            model.load_prompt_state(load_file(str(run / PROMPT_WEIGHTS)))
+        except (KeyError, RuntimeError) as error:
+            detail = " ".join(str(error).split())[:200]
+            raise PeplerError(
+                f"{run / PROMPT_WEIGHTS}: does not fit the model that {MANIFEST} field 'config' describes "
+                f"(rating head {config.get('rating_head')!r}): {detail}"
+            ) from None
     model.to(device)
     model.eval()
     return LoadedRun(run, manifest, model, tokenizer, entities)
@@ -112,17 +146,31 @@ def _backbone_model(run: Path, backbone: Backbone, manifest: dict[str, Any]) -> 
     else:
         path = manifest["config"].get("backbone_path")
         _check_same_weights(run, manifest, backbone.describe_weights(path))
-        lm = backbone.load_model(path)
+        # A run trained with --trust-remote-code loads its backbone the same way; every other never runs code.
+        lm = load_backbone_model(backbone, path, manifest["config"].get("trust_remote_code") is True)
     if manifest.get("lora") is not None:
         # peft takes seconds to import: only LoRA runs pay for it.
         from pepler_cli.modeling.lora import LoraSettings, add_lora, load_adapter_state
 
-        add_lora(lm, LoraSettings.from_dict(manifest["lora"]))
+        try:
+            add_lora(lm, LoraSettings.from_dict(manifest["lora"]))
+        except PeplerError as error:
+            raise PeplerError(f"{run / MANIFEST}: field 'lora': {error.message}") from None
         if not tuned:
             load_adapter_state(lm, load_file(str(run / ADAPTER_WEIGHTS)))
     if tuned:
         backbone.load_tuned(lm, run / BACKBONE_WEIGHTS)
     return lm
+
+
+def _plugin(run: Path, field: str, get: Any, name: str) -> Any:
+    """A plugin the manifest names; an unknown name is an error naming the manifest's field."""
+    try:
+        return get(name)
+    except PeplerError as error:
+        raise PeplerError(
+            f"{run / MANIFEST}: field 'config.{field}': {error.message}", error.exit_code
+        ) from None
 
 
 def _check_same_weights(run: Path, manifest: dict[str, Any], now: dict[str, Any]) -> None:

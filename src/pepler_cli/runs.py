@@ -49,14 +49,87 @@ def read_manifest(run: Path) -> dict[str, Any]:
     return manifest
 
 
+def check_loadable(run: Path, manifest: dict[str, Any]) -> None:
+    """The manifest fields that loading a run reads, checked first: a damaged manifest is one line naming the
+    field, never a crash halfway through building the model."""
+    path = Path(run) / MANIFEST
+
+    def wrong(field: str, expected: str, value: Any) -> PeplerError:
+        shown = repr(value)
+        shown = shown[:60] + "…" if len(shown) > 60 else shown
+        return PeplerError(f"{path}: field {field!r}: expected {expected}, got {shown}")
+
+    config = manifest.get("config")
+    if not isinstance(config, dict):
+        raise wrong("config", "a mapping of the options the run was trained with", config)
+    if not isinstance(config.get("backbone"), str):
+        raise wrong("config.backbone", "a backbone plugin's name", config.get("backbone"))
+    for name in ("backbone_path", "rating_head"):
+        if config.get(name) is not None and not isinstance(config[name], str):
+            raise wrong(f"config.{name}", "a string or nothing", config[name])
+    if config.get("prompt", "continuous") not in ("continuous", "discrete"):
+        raise wrong("config.prompt", "continuous or discrete", config.get("prompt"))
+    files = manifest.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise wrong("files", "a mapping of file names to their sha256", files)
+    dataset = manifest.get("dataset")
+    if not isinstance(dataset, dict):
+        raise wrong("dataset", "a mapping (path, split, fingerprint)", dataset)
+    if not isinstance(dataset.get("path"), str):
+        raise wrong("dataset.path", "the path of the prepared dataset", dataset.get("path"))
+    if type(dataset.get("split")) is not int or dataset["split"] < 1:
+        raise wrong("dataset.split", "a split number", dataset.get("split"))
+    if manifest.get("backbone") is not None and not isinstance(manifest["backbone"], dict):
+        raise wrong("backbone", "a mapping (name, weights)", manifest["backbone"])
+    lora = manifest.get("lora")
+    if lora is None:
+        return
+    if not isinstance(lora, dict):
+        raise wrong("lora", "a mapping (rank, alpha, dropout, targets)", lora)
+    rank, alpha, dropout, targets = (lora.get(key) for key in ("rank", "alpha", "dropout", "targets"))
+    if type(rank) is not int or rank < 1:
+        raise wrong("lora.rank", "a positive whole number", rank)
+    if type(alpha) not in (int, float) or not 0 < alpha < float("inf"):
+        raise wrong("lora.alpha", "a positive number", alpha)
+    if type(dropout) not in (int, float) or not 0 <= dropout < 1:
+        raise wrong("lora.dropout", "a number from 0 to below 1", dropout)
+    if not isinstance(targets, list) or not all(isinstance(target, str) for target in targets):
+        raise wrong("lora.targets", "a list of module names", targets)
+
+
 def verify_files(run: Path, manifest: dict[str, Any]) -> None:
-    """Every file the manifest lists must exist with the recorded sha256."""
-    for name, expected in manifest.get("files", {}).items():
+    """Every file the manifest lists must exist with the recorded sha256, and every file loading reads must be
+    listed: a file slipped into a run, or a manifest that lost its entries, is refused like a changed one."""
+    listed = manifest.get("files", {})
+    for name, expected in listed.items():
         path = Path(run) / name
         if not path.is_file():
             raise PeplerError(f"{path}: missing (listed in {MANIFEST})")
         if sha256_file(path) != expected:
             raise PeplerError(f"{path}: sha256 differs from {MANIFEST}; the file was changed or is damaged")
+    for path in _loaded_files(Path(run)):
+        name = path.relative_to(run).as_posix()
+        if name not in listed:
+            raise PeplerError(
+                f"{path}: not listed in {MANIFEST} field 'files'; the run is incomplete or was changed"
+            )
+    for required in (USERS, ITEMS):
+        if required not in listed:
+            raise PeplerError(
+                f"{Path(run) / MANIFEST}: field 'files' lacks {required}; the run is incomplete"
+            )
+
+
+def _loaded_files(run: Path) -> list[Path]:
+    """The files of a run that loading it reads."""
+    names = (PROMPT_WEIGHTS, BACKBONE_WEIGHTS, BACKBONE_CONFIG, ADAPTER_WEIGHTS, USERS, ITEMS)
+    found = [run / name for name in names if (run / name).is_file()]
+    tokenizer = run / TOKENIZER_DIR
+    if tokenizer.is_dir():
+        found.extend(sorted(p for p in tokenizer.rglob("*") if p.is_file()))
+    return found
 
 
 def record_scores(run_path: Path, key: str, entry: dict[str, Any], run_name: str | None) -> str | None:

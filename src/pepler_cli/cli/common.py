@@ -53,8 +53,10 @@ def report_errors(command: F) -> F:
 
             from pepler_cli.console import err_console
 
-            # Escaped: a message like "expected [min, max]" must not be read as rich markup.
-            err_console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
+            # Escaped: a message like "expected [min, max]" must not be read as rich markup, nor ":cat:" in a
+            # file name as an emoji code.
+            message = escape(one_line(error.message))
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, emoji=False)
             raise typer.Exit(code=error.exit_code) from None
         except KeyboardInterrupt:
             from pepler_cli.console import err_console
@@ -63,6 +65,16 @@ def report_errors(command: F) -> F:
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# Line breaks and other control characters (a terminal's escape sequences among them) as Python writes them in
+# a string literal: a message quoting a damaged file stays one line and cannot move the cursor or recolour it.
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029) if c != 0x09}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character written as an escape such as ``\\n``."""
+    return text.translate(_ESCAPES)
 
 
 def tell(message: str) -> None:

@@ -14,6 +14,11 @@ def export_command(
     run: Path = typer.Argument(..., help="Run directory made by `pepler train`."),
     out: Path = typer.Option(..., "--out", help="Directory to write (atomically)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Load a run trained with --trust-remote-code (its backbone runs code).",
+    ),
 ) -> None:
     """Export a run for use elsewhere: a model directory that transformers' from_pretrained loads (LoRA adapters
     merged), its tokenizer, the prompt's tensors (pepler_prompt.safetensors, users.txt, items.txt) and
@@ -21,7 +26,7 @@ def export_command(
     from pepler_cli.console import err_console
     from pepler_cli.export import export
 
-    description = export(run, out, overwrite)
+    description = export(run, out, overwrite, trust_remote_code)
     merged = " (LoRA merged)" if description["lora_merged"] else ""
     err_console.print(
         f"exported {run} to {out}{merged}; input: {description['input']}", soft_wrap=True, markup=False

@@ -41,6 +41,17 @@ def generate_command(
     seed: int | None = flag("--seed", help="Sampling seed: same seed, same explanations.", default=1111),
     batch_size: int | None = flag("--batch-size", help="Examples decoded together.", default=256),
     limit: int | None = flag("--limit", help="Explain only the first N examples of the part."),
+    unknown: str | None = flag(
+        "--unknown",
+        help="Pairs whose user or item the run never saw in training: error (one line naming them) or skip "
+        "(leave them out and say how many).",
+        default="error",
+    ),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Load a run trained with --trust-remote-code (its backbone runs code).",
+    ),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing predictions file."),
     clean_up_spaces: bool | None = clean_up_option(),
@@ -50,6 +61,7 @@ def generate_command(
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
     flags["overwrite"] = overwrite or None
+    flags["trust_remote_code"] = trust_remote_code or None
 
     from pepler_cli.cli.progress import counter
     from pepler_cli.config import GenerateConfig, resolve
@@ -60,6 +72,11 @@ def generate_command(
     with counter("generating") as bar:
         task = bar.add_task("generate", total=None)
         result = generate(config, lambda done, total: bar.update(task, completed=done, total=total))
+    if result.skipped:
+        err_console.print(
+            f"skipped {result.skipped} pairs whose user or item the run never saw (--unknown skip)",
+            highlight=False,
+        )
     err_console.print(
         f"[green]{result.predictions} explanations written:[/] {result.out} "
         f"(split {result.split_number}, {result.split})"

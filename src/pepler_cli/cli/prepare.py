@@ -58,6 +58,12 @@ def prepare_command(
         default=TRUNCATION_TOKENIZER,
     ),
     clean_up_spaces: bool | None = clean_up_option(),
+    allow_unseen: bool = typer.Option(
+        False,
+        "--allow-unseen",
+        help="Keep a NETE split although its validation or test records have a user or item that its training "
+        "part never holds (counted in the manifest); without it such a split is refused.",
+    ),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the written manifest as JSON on stdout."),
 ) -> None:
@@ -71,6 +77,7 @@ def prepare_command(
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
     flags.pop("json_output")
+    flags["allow_unseen"] = allow_unseen or None  # unset: a config file's value stands
 
     from pepler_cli.cli.progress import bars
     from pepler_cli.config import PrepareConfig, resolve
@@ -99,5 +106,13 @@ def prepare_command(
     if reasons:
         dropped = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in reasons.items())
         err_console.print(f"dropped: {dropped}", highlight=False, soft_wrap=True)
+    unseen = manifest["splits"].get("unseen")
+    if unseen:
+        kept = "; ".join(
+            f"split {k} {part}: {found['users']} with an unseen user, {found['items']} with an unseen item"
+            for k, parts in unseen.items()
+            for part, found in parts.items()
+        )
+        err_console.print(f"kept (--allow-unseen): {kept}", highlight=False, soft_wrap=True)
     if json_output:
         out_console.print_json(json.dumps({"out": str(result.out), "manifest": manifest}))

@@ -41,6 +41,15 @@ def score_command(
         metavar="FILE",
         help="Where to write the scores YAML. Default: next to PREDICTIONS, as <name>.scores.yaml.",
     ),
+    unknown: str | None = typer.Option(
+        None,
+        "--unknown",
+        metavar="error|skip",
+        help="Predictions whose user or item the run that made them never saw in training (the run named by "
+        "<name>.meta.yaml; with --data of the run's dataset, its training part): error (one line naming them) "
+        "or skip (score the rest and say how many were left out). (default: error)",
+        show_default=False,
+    ),
     no_record: bool = typer.Option(
         False,
         "--no-record",
@@ -59,7 +68,7 @@ def score_command(
     from pepler_cli.evaluation.score import score
 
     options = {"predictions": predictions, "data": data, "features": features, "rating_range": rating_range}
-    config = resolve(ScoreConfig, None, {**options, "out": out, "record": not no_record})
+    config = resolve(ScoreConfig, None, {**options, "out": out, "record": not no_record, "unknown": unknown})
     result = score(config)
     for note in result.notes:
         tell(note)

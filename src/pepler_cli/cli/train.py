@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
+from pepler_cli.errors import PeplerError
 
 
 @report_errors
@@ -74,8 +75,23 @@ def train_command(
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue an interrupted run from its checkpoint (<out>.checkpoint, saved after every epoch) with "
-        "the same options; starts afresh when there is none.",
+        help="Continue an interrupted run from its checkpoint (<out>.checkpoint, saved after every epoch, every "
+        "--checkpoint-every steps and on SIGTERM/SIGINT) with the same options; starts afresh when there is none.",
+    ),
+    checkpoint_every: int | None = flag(
+        "--checkpoint-every", help="Also save the checkpoint every N optimizer steps inside an epoch."
+    ),
+    allow_unseen: bool = typer.Option(
+        False,
+        "--allow-unseen",
+        help="Train although validation or test records of the split have a user or item that the training "
+        "part never holds (their vectors stay untrained; `generate --unknown skip` leaves them out).",
+    ),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Let a hub backbone run the code it ships (config.json auto_map), for models that need it; the run "
+        "records it, so generate and export load it the same way. Only for models you trust.",
     ),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
 ) -> None:
@@ -84,28 +100,40 @@ def train_command(
     flags.pop("config_file")
     flags["overwrite"] = overwrite or None  # unset flags leave a config file's value alone
     flags["resume"] = resume or None
+    flags["allow_unseen"] = allow_unseen or None
+    flags["trust_remote_code"] = trust_remote_code or None
     if lora_targets is not None:
         flags["lora_targets"] = [name.strip() for name in lora_targets.split(",") if name.strip()]
 
     from pepler_cli.cli.progress import TrainingProgress
     from pepler_cli.config import TrainConfig, resolve
     from pepler_cli.console import err_console
-    from pepler_cli.training.checkpoint import checkpoint_dir
+    from pepler_cli.training.checkpoint import checkpoint_dir, is_checkpoint
     from pepler_cli.training.train import train
 
     config = resolve(TrainConfig, config_file, flags)
     checkpoint = checkpoint_dir(config.out)
-    if config.resume and checkpoint.exists():
+    had_checkpoint = checkpoint.exists()
+    if config.resume and had_checkpoint:
         err_console.print(f"resuming from {checkpoint}")
     try:
         with TrainingProgress(err_console) as reporter:
             manifest = train(config, reporter=reporter)
+    except PeplerError as error:
+        if had_checkpoint or not is_checkpoint(checkpoint):
+            raise
+        # Training got somewhere before failing (a full disk as the run was written, say): keep it usable.
+        raise PeplerError(
+            f"{error.message}; the training done so far is kept in {checkpoint}: run the same command with "
+            "--resume to continue",
+            error.exit_code,
+        ) from None
     except KeyboardInterrupt:
         if not checkpoint.exists():
             raise  # nothing finished yet: the usual message
         err_console.print(
-            f"[bold red]interrupted[/]: the last finished epoch is saved in {checkpoint}; run the same command "
-            "with --resume to continue"
+            f"[bold red]interrupted[/]: the last checkpoint is in {checkpoint}; run the same command with "
+            "--resume to continue"
         )
         raise typer.Exit(code=130) from None
     for stage in manifest["stages"]:

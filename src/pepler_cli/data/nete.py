@@ -37,7 +37,7 @@ from pepler_cli.data.prepared import (
 from pepler_cli.data.safe_pickle import load_plain_pickle
 from pepler_cli.data.stats import PAPER_DATASET_TITLES
 from pepler_cli.errors import PeplerError, UsageError
-from pepler_cli.files import atomic_directory, ensure_new_output, sha256_file
+from pepler_cli.files import atomic_directory, ensure_new_output, output_lock, sha256_file
 
 NETE_DATASETS = tuple(PAPER_DATASET_TITLES)
 REVIEWS_FILE = "reviews.pickle"
@@ -86,9 +86,13 @@ def check_nete_source(dataset: str, source: Path | None) -> Path:
 def read_nete_reviews(path: Path, progress: Any = None) -> RecordColumns:
     """Records of a NETE ``reviews.pickle``, checked field by field; texts are not truncated yet."""
     path = Path(path)
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        handle = open(path, "rb")  # noqa: SIM115 (the with below closes it; only opening may fail here)
+    except OSError as error:
+        raise PeplerError(f"{path}: cannot read ({error.strerror or error})") from None
     advance = progress_task(progress, f"reading {path.name}", size)
-    with open(path, "rb") as handle:
+    with handle:
         reviews = _with_file_progress(handle, advance, lambda: load_plain_pickle(path, handle))
     advance(size)
     if not isinstance(reviews, list):
@@ -96,6 +100,7 @@ def read_nete_reviews(path: Path, progress: Any = None) -> RecordColumns:
     columns = _columns_from_reviews(path, reviews, progress_task(progress, "checking records", len(reviews)))
     if len(columns) == 0:
         raise PeplerError(f"{path}: holds no reviews")
+    _check_unicode(path, columns)
     return columns
 
 
@@ -155,7 +160,12 @@ def _columns_from_reviews(path: Path, reviews: list, advance: Any) -> RecordColu
             raise PeplerError(_review_problem(path, number, review))
         users[number] = user
         items[number] = item
-        ratings[number] = float_(rating)
+        try:
+            ratings[number] = float_(rating)
+        except OverflowError:  # an integer beyond any float
+            raise PeplerError(
+                f"{path}: record {number}: field 'rating': expected a finite number, got a huge integer"
+            ) from None
         texts[number] = sentence
         features[number] = feature
         opinions[number] = opinion
@@ -174,13 +184,50 @@ def _columns_from_reviews(path: Path, reviews: list, advance: Any) -> RecordColu
 def _entity(path: Path, number: int, key: str, value: Any) -> str:
     # Some copies store ids as integers; they are names either way.
     if type(value) is int:
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # more than 4300 digits
+            pass
     raise PeplerError(f"{path}: record {number}: field '{key}': expected a string, got {_describe(value)}")
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # it holds an integer of more than 4300 digits
+        text = "(too long to show)"
+    except RecursionError:
+        text = "(nested too deeply to show)"
     return f"{type(value).__name__} {text[:60] + '…' if len(text) > 60 else text}"
+
+
+def _check_unicode(path: Path, columns: RecordColumns) -> None:
+    """Name the first string that is not Unicode text (a lone surrogate, which a pickle can hold): the
+    tokenizer and every file written later would fail on it. Big chunks are encoded at once (fast); only a
+    failing chunk is searched."""
+    for field, values in (
+        ("'user'", columns.users),
+        ("'item'", columns.items),
+        ("'template[0]' (feature)", columns.features),
+        ("'template[1]' (adjective)", columns.opinions or []),
+        ("'template[2]' (sentence)", columns.texts),
+    ):
+        for start in range(0, len(values), 100_000):
+            chunk = values[start : start + 100_000]
+            try:
+                "".join(value or "" for value in chunk).encode("utf-8")
+                continue
+            except UnicodeEncodeError:
+                pass
+            for number, value in enumerate(chunk, start=start):
+                try:
+                    (value or "").encode("utf-8")
+                except UnicodeEncodeError as error:
+                    bad = value[error.start]
+                    raise PeplerError(
+                        f"{path}: record {number}: field {field}: holds the lone surrogate {bad!r} at "
+                        f"character {error.start}, which is not Unicode text"
+                    ) from None
 
 
 _TEMPLATE_PARTS = (("feature", 0), ("adjective", 1), ("sentence", 2))
@@ -244,9 +291,11 @@ def prepare_nete(
     overwrite: bool = False,
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
+    allow_unseen: bool = False,
 ) -> PrepareResult:
     """Prepare one of the paper's datasets from its NETE folder ``source`` into ``out``; explanations are cut
-    as ``truncation`` says."""
+    as ``truncation`` says. The given splits are checked (no record in two parts, no empty part, and, unless
+    ``allow_unseen``, no validation/test record whose user or item training never holds)."""
     if dataset not in NETE_DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; the paper's datasets are {', '.join(NETE_DATASETS)}")
     source = check_nete_source(dataset, source)
@@ -272,7 +321,9 @@ def prepare_nete(
         "config": config,
         "overwrite": overwrite,
     }
-    return truncate_and_write(Path(out), columns, splits, truncation, progress, **manifest_fields)
+    return truncate_and_write(
+        Path(out), columns, splits, truncation, progress, allow_unseen=allow_unseen, **manifest_fields
+    )
 
 
 # ----------------------------------------------------------------------------------------------- export
@@ -284,6 +335,11 @@ def export_nete(data: Path, out: Path, overwrite: bool = False) -> Path:
     sentiment)), and ``1..k/{train,validation,test}.index``. Plain data only: pepler's restricted unpickler loads
     it."""
     ensure_new_output(Path(out), overwrite)
+    with output_lock(Path(out)):
+        return _export_nete_locked(data, out, overwrite)
+
+
+def _export_nete_locked(data: Path, out: Path, overwrite: bool = False) -> Path:
     dataset = load_prepared(data)
     reviews = []
     for number, record in enumerate(dataset.records):

@@ -25,10 +25,11 @@ from typing import Any, NamedTuple
 
 import pepler_cli
 from pepler_cli import text_cleanup
+from pepler_cli.data.splits import check_split
 from pepler_cli.data.stats import DatasetStatistics, compute_statistics
 from pepler_cli.data.truncation import truncate_texts
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import atomic_directory, read_yaml_mapping, sha256_file, yaml_text
+from pepler_cli.files import atomic_directory, describe, read_yaml_mapping, sha256_file, yaml_text
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 
 FORMAT = "pepler-dataset/1"
@@ -140,6 +141,37 @@ class PreparedDataset:
         records = self.records
         train, validation, test = self.splits[k]
         return [records[i] for i in train], [records[i] for i in validation], [records[i] for i in test]
+
+    @property
+    def splits_checked(self) -> bool:
+        """Whether ``prepare`` checked the splits (manifest ``splits.checked``); datasets of older peplers did not."""
+        info = self.manifest.get("splits")
+        return isinstance(info, dict) and info.get("checked") is True
+
+    @property
+    def unseen_allowed(self) -> bool:
+        """Whether ``prepare --allow-unseen`` kept validation/test records with ids training never holds."""
+        info = self.manifest.get("splits")
+        return isinstance(info, dict) and info.get("allow_unseen") is True
+
+    def check_split(self, k: int, allow_unseen: bool, allow_empty: bool = False) -> dict[str, dict[str, int]]:
+        """:func:`~pepler_cli.data.splits.check_split` on split ``k`` of this dataset."""
+        records = self.records
+        return check_split(
+            self.path or self.name,
+            k,
+            self.splits[k],
+            [r.user for r in records],
+            [r.item for r in records],
+            allow_unseen=allow_unseen,
+            allow_empty=allow_empty,
+        )
+
+    def training_ids(self, k: int) -> tuple[set[str], set[str]]:
+        """The users and the items of split ``k``'s training part: those a run on that split has trained."""
+        records = self.records
+        train = self.splits[k][0]
+        return {records[i].user for i in train}, {records[i].item for i in train}
 
     def users(self) -> list[str]:
         """Distinct users in order of first appearance (a stable id per user)."""
@@ -285,12 +317,22 @@ def truncate_and_write(
     splits: Mapping[int, Split],
     truncation: Truncation,
     progress: Any = None,
+    *,
+    allow_unseen: bool = False,
+    allow_empty: bool = False,
     **manifest_fields: Any,
 ) -> PrepareResult:
-    """The last steps of every source: cut the explanations, compute the statistics, write ``out``.
+    """The last steps of every source: check the splits, cut the explanations, compute the statistics, write
+    ``out``.
 
-    ``manifest_fields`` are :func:`write_prepared`'s keywords (name, source, splits_info, ...).
+    ``manifest_fields`` are :func:`write_prepared`'s keywords (name, source, splits_info, ...). Every split is
+    checked first (:func:`~pepler_cli.data.splits.check_split`), so a bad one costs no truncation; what the
+    check found goes into ``splits_info``. ``allow_empty`` lets validation or test be empty (only for the
+    splits pepler makes itself, see ``check_split``).
     """
+    where = (manifest_fields.get("source") or {}).get("path") or out
+    checked = checked_splits_info(where, splits, columns.users, columns.items, allow_unseen, allow_empty)
+    manifest_fields["splits_info"] = {**manifest_fields.get("splits_info", {}), **checked}
     limit = truncation.max_tokens
     advance = progress_task(progress, f"truncating to {limit} tokens", len(set(columns.texts)))
     columns.texts = truncate_texts(columns.texts, limit, truncation.tokenizer, progress=advance)
@@ -310,6 +352,30 @@ def truncate_and_write(
         **manifest_fields,
     )
     return PrepareResult(out=Path(out), manifest=manifest, statistics=statistics)
+
+
+def checked_splits_info(
+    where: object,
+    splits: Mapping[int, Split],
+    users: Sequence[str],
+    items: Sequence[str],
+    allow_unseen: bool,
+    allow_empty: bool = False,
+) -> dict[str, Any]:
+    """Check every split; the manifest's record of it: ``checked``, ``allow_unseen`` and, when records with
+    unseen ids were kept, ``unseen`` (split -> part -> counts of records with an unseen user / item)."""
+    info: dict[str, Any] = {"checked": True, "allow_unseen": allow_unseen}
+    unseen: dict[int, Any] = {}
+    for k in sorted(splits):
+        counts = check_split(
+            where, k, splits[k], users, items, allow_unseen=allow_unseen, allow_empty=allow_empty
+        )
+        kept = {part: found for part, found in counts.items() if any(found.values())}
+        if kept:
+            unseen[k] = kept
+    if unseen:
+        info["unseen"] = unseen
+    return info
 
 
 def _write_hashed(path: Path, text: str) -> str:
@@ -388,10 +454,13 @@ def load_prepared(path: Path | str, verify: bool = True) -> PreparedDataset:
 
     records = _read_records(root / RECORDS_FILE)
     n = len(records)
-    counted = (manifest.get("counts") or {}).get("records")
-    if counted is not None and counted != n:
+    counts = manifest.get("counts")
+    if counts is not None and not isinstance(counts, dict):
+        raise PeplerError(f"{manifest_path}: field 'counts': expected a mapping, got {describe(counts)}")
+    counted = (counts or {}).get("records")
+    if counted is not None and (type(counted) is not int or counted != n):
         raise PeplerError(
-            f"{manifest_path}: field 'counts.records' says {counted}, but {RECORDS_FILE} holds {n}"
+            f"{manifest_path}: field 'counts.records' says {counted!r}, but {RECORDS_FILE} holds {n}"
         )
     features = _read_features(root / FEATURES_FILE)
     splits = {
@@ -429,7 +498,7 @@ def read_rating_range(root: Path) -> tuple[float, float]:
     if (
         not isinstance(value, list)
         or len(value) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in value)
         or value[0] > value[1]
     ):
         # No square brackets in the message: the error printer reads them as rich markup.
@@ -437,6 +506,13 @@ def read_rating_range(root: Path) -> tuple[float, float]:
             f"{manifest_path}: key 'rating_range' must be two numbers, min then max, got {value!r}"
         )
     return float(value[0]), float(value[1])
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _one_line(error: BaseException) -> str:
@@ -450,6 +526,9 @@ def _manifest_split_keys(manifest: Mapping[str, Any], manifest_path: Path) -> li
         raise PeplerError(
             f"{manifest_path}: field 'splits.count': expected a positive integer, got {count!r}"
         )
+    last = manifest_path.parent / SPLITS_DIR / str(count)
+    if not last.is_dir():  # checked before a list of `count` splits is made: the count may be absurd
+        raise PeplerError(f"{manifest_path}: field 'splits.count' is {count}, but {last} is missing")
     return list(range(1, count + 1))
 
 
@@ -567,6 +646,8 @@ def read_index_file(path: Path, n_records: int) -> list[int]:
         raise PeplerError(f"{path}: no such file") from None
     except UnicodeDecodeError as error:
         raise PeplerError(f"{path}: not a text file of record numbers ({_one_line(error)})") from None
+    except OSError as error:
+        raise PeplerError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
         indices = list(map(int, tokens))
     except ValueError:

@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import math
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def read_raw_reviews(path: Path, fields: FieldMap = FieldMap(), progress: Any = 
                 advance(len(reviews))
     except UnicodeDecodeError as error:
         raise PeplerError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise PeplerError(f"{path}: cannot be read ({' '.join(str(error).split())})") from None
     advance(len(reviews))
     if not reviews.users:
@@ -112,12 +113,17 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
             except ValueError as error:
                 message = " ".join(str(error).split())
                 raise PeplerError(f"{path}: line {line_number}: not valid JSON ({message})") from None
+            except RecursionError:
+                raise PeplerError(f"{path}: line {line_number}: not valid JSON (nested too deeply)") from None
 
 
 def _csv_rows(path: Path, fields: FieldMap) -> Iterator[tuple[int, Any]]:
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
+        try:
+            header = reader.fieldnames or []
+        except csv.Error as error:
+            raise PeplerError(f"{path}: line 1: not valid CSV ({error})") from None
         for key, name in fields.as_options().items():
             if name not in header:
                 columns = ", ".join(header) or "none"
@@ -156,6 +162,7 @@ def _add_review(reviews: RawReviews, path: Path, line_number: int, row: Any, fie
         raise PeplerError(
             f"{where}: field {fields.text!r}: expected text, got {type(text).__name__} {text!r:.60}"
         )
+    _check_unicode(where, fields.text, text)
     reviews.texts.append(text)
 
 
@@ -168,7 +175,21 @@ def _entity(where: str, name: str, value: Any) -> str:
         raise PeplerError(f"{where}: field {name!r}: expected an id (text or integer), got {value!r:.60}")
     if not value:
         raise PeplerError(f"{where}: field {name!r}: is empty")
+    _check_unicode(where, name, value)
     return value
+
+
+def _check_unicode(where: str, name: str, text: str) -> None:
+    # JSON's \ud800 escapes can make a string no encoding can write (a lone surrogate); the tokenizer and
+    # every file written later would fail on it, so it is named here.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = text[error.start]
+        raise PeplerError(
+            f"{where}: field {name!r}: holds the lone surrogate {bad!r} at character {error.start}, which is "
+            "not Unicode text"
+        ) from None
 
 
 def _rating(where: str, name: str, value: Any) -> float:
@@ -178,6 +199,8 @@ def _rating(where: str, name: str, value: Any) -> float:
         rating = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
         raise PeplerError(f"{where}: field {name!r}: expected a number, got {value!r:.60}") from None
+    except OverflowError:  # an integer beyond any float
+        raise PeplerError(f"{where}: field {name!r}: expected a finite number, got a huge integer") from None
     if not math.isfinite(rating):
         raise PeplerError(f"{where}: field {name!r}: expected a finite number, got {value!r}")
     return rating
@@ -317,4 +340,7 @@ def prepare_raw(
         "config": config,
         "overwrite": overwrite,
     }
-    return truncate_and_write(Path(out), columns, splits, truncation, progress, **manifest_fields)
+    # make_splits leaves validation/test empty only for data too sparse to spare a record (check_split).
+    return truncate_and_write(
+        Path(out), columns, splits, truncation, progress, allow_empty=True, **manifest_fields
+    )

@@ -14,12 +14,20 @@ test would have an untrained vector. NETE's datasets come with five splits made 
    data), the rest is halved between validation and test.
 
 Each part is written sorted by record number. The three parts are disjoint and together hold every record.
+
+Splits are checked, not trusted: :func:`check_split` refuses parts that share a record or are empty, and
+validation/test records whose user or item never occurs in training unless ``--allow-unseen`` (every split
+``prepare`` writes, and the split ``train`` uses). :func:`unknown_pairs` finds the pairs a run has no trained
+vector for (``generate``/``score --unknown``).
 """
 
 from __future__ import annotations
 
+import heapq
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Container, Hashable, Sequence
+
+from pepler_cli.errors import PeplerError
 
 SPLIT_COUNT = 5
 SPLIT_RATIOS = (0.8, 0.1, 0.1)
@@ -80,3 +88,108 @@ def _one_split(
     validation = rest[:validation_quota]
     test = rest[validation_quota:]
     return sorted(train), sorted(validation), sorted(test)
+
+
+# ------------------------------------------------------------------------------------------ checking splits
+
+SHOWN_IDS = 3  # how many ids a message names
+SHOWN_RECORDS = 5  # how many record numbers a message names
+UNSEEN_PARTS = ("validation", "test")
+
+
+def check_split(
+    where: object,
+    k: int,
+    split: Sequence[Sequence[int]],
+    users: Sequence[Hashable],
+    items: Sequence[Hashable],
+    *,
+    allow_unseen: bool = False,
+    allow_empty: bool = False,
+) -> dict[str, dict[str, int]]:
+    """Check split ``k`` (train, validation, test record numbers) of the records by ``users`` on ``items``.
+
+    Refused, as a PeplerError naming ``where`` and the split: a record in two parts (test data would leak into
+    training), an empty part (unless ``allow_empty``), and, unless ``allow_unseen``, validation or test
+    records whose user or item never occurs in the training part (their prompt vectors would never be
+    trained). Returns, per validation and test part, how many records have an unseen user and how many an
+    unseen item (all 0 when none). One pass over each part with sets: O(records).
+
+    ``allow_empty`` is for the splits :func:`make_splits` makes: it leaves validation or test empty only when
+    the data is so sparse that training needs every record to hold every user and item (a few dozen
+    reviews); ``train`` refuses such a split when it is used.
+    """
+    parts = dict(zip(SPLIT_PARTS, split))
+    for part in SPLIT_PARTS:
+        if not parts[part] and not (allow_empty and part != "train"):
+            raise PeplerError(f"{where}: split {k}: the {part} part is empty")
+    sets = {part: set(numbers) for part, numbers in parts.items()}
+    for first, second in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        shared = sets[first] & sets[second]
+        if shared:
+            raise PeplerError(f"{where}: split {k}: {_record_list(shared)} in both {first} and {second}")
+
+    train_users = {users[r] for r in parts["train"]}
+    train_items = {items[r] for r in parts["train"]}
+    counts: dict[str, dict[str, int]] = {}
+    problems: list[str] = []
+    for part in UNSEEN_PARTS:
+        counts[part] = {}
+        for kind, ids, seen in (("user", users, train_users), ("item", items, train_items)):
+            unseen = [ids[r] for r in parts[part] if ids[r] not in seen]
+            counts[part][f"{kind}s"] = len(unseen)
+            if unseen:
+                first = ", ".join(map(str, list(dict.fromkeys(unseen))[:SHOWN_IDS]))
+                subject = f"1 {part} record has" if len(unseen) == 1 else f"{len(unseen)} {part} records have"
+                article = "an" if kind == "item" else "a"
+                problems.append(f"{subject} {article} {kind} never seen in training (first: {first})")
+    if problems and not allow_unseen:
+        raise PeplerError(f"{where}: split {k}: {'; '.join(problems)}; pass --allow-unseen to keep them")
+    return counts
+
+
+def _record_list(numbers: set[int]) -> str:
+    """``record 12 is`` / ``records 12, 40 are`` / ``records 1, 2, 3, 4, 5 and 7 more are``."""
+    shown = heapq.nsmallest(SHOWN_RECORDS, numbers)
+    if len(numbers) == 1:
+        return f"record {shown[0]} is"
+    more = f" and {len(numbers) - len(shown)} more" if len(numbers) > len(shown) else ""
+    return f"records {', '.join(map(str, shown))}{more} are"
+
+
+# ---------------------------------------------------------------------------- pairs of ids never trained
+
+UNKNOWN_HINT = "pass --unknown skip to leave them out"
+
+
+def unknown_pairs(
+    users: Sequence[Hashable],
+    items: Sequence[Hashable],
+    known_users: Container[Hashable],
+    known_items: Container[Hashable],
+) -> list[int]:
+    """Positions of the (user, item) pairs whose user is not in ``known_users`` or item not in ``known_items``."""
+    return [
+        position
+        for position, (user, item) in enumerate(zip(users, items))
+        if user not in known_users or item not in known_items
+    ]
+
+
+def first_unknown_ids(
+    positions: Sequence[int],
+    users: Sequence[Hashable],
+    items: Sequence[Hashable],
+    known_users: Container[Hashable],
+    known_items: Container[Hashable],
+) -> str:
+    """``user A1, item B7, user A3``: the first few distinct unknown ids of those pairs, in order."""
+    shown: dict[str, None] = {}
+    for position in positions:
+        if users[position] not in known_users:
+            shown[f"user {users[position]}"] = None
+        if items[position] not in known_items:
+            shown[f"item {items[position]}"] = None
+        if len(shown) >= SHOWN_IDS:
+            break
+    return ", ".join(list(shown)[:SHOWN_IDS])

@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from pepler_cli.config import ScoreConfig
-from pepler_cli.data.prepared import feature_file, read_rating_range
+from pepler_cli.data.prepared import feature_file, load_prepared, read_manifest, read_rating_range
+from pepler_cli.data.splits import UNKNOWN_HINT, first_unknown_ids, unknown_pairs
 from pepler_cli.errors import PeplerError
-from pepler_cli.evaluation.provenance import link_predictions, run_entry
+from pepler_cli.evaluation.provenance import Link, link_predictions, run_entry
 from pepler_cli.evaluation.scores_file import default_scores_path, scores_document, write_scores_file
 from pepler_cli.evaluation.scoring import score_predictions
 from pepler_cli.files import read_user_text, sha256_file
 from pepler_cli.predictions import Prediction, read_predictions
-from pepler_cli.runs import MANIFEST, record_scores
+from pepler_cli.runs import ITEMS, MANIFEST, USERS, record_scores
+from pepler_cli.runs import read_manifest as read_run_manifest
 
 
 @dataclass
@@ -36,11 +38,11 @@ def score(config: ScoreConfig) -> ScoreResult:
     predictions = read_predictions(config.predictions)
     feature_set = read_feature_set(feature_path)
     notes: list[str] = []
-    clip_range, range_source = rating_range(predictions, config, notes)
-    scores = score_predictions(predictions, feature_set, clip_range)
-
     predictions_sha256 = sha256_file(config.predictions)
     linked = link_predictions(config.predictions, predictions_sha256)
+    predictions, skipped = drop_unknown(config, predictions, linked.link, notes)
+    clip_range, range_source = rating_range(predictions, config, notes)
+    scores = score_predictions(predictions, feature_set, clip_range)
     notes.extend(linked.notes)
     features_used = {
         "source": "data" if config.data else "file",
@@ -54,6 +56,8 @@ def score(config: ScoreConfig) -> ScoreResult:
     document = scores_document(
         config.predictions, predictions_sha256, scores, features_used, range_used, linked.link
     )
+    if skipped:
+        document["skipped_unknown"] = skipped
     write_scores_file(out, document)
     result = ScoreResult(scores, out, notes)
     if linked.link is not None and config.record:
@@ -65,6 +69,75 @@ def score(config: ScoreConfig) -> ScoreResult:
         else:
             notes.append(not_recorded)
     return result
+
+
+def drop_unknown(
+    config: ScoreConfig, predictions: list[Prediction], link: Link | None, notes: list[str]
+) -> tuple[list[Prediction], int]:
+    """The predictions whose user and item the run that made them has trained, and how many were left out;
+    with ``--unknown error`` (the default) any other is a one-line error. Nothing is checked when nothing
+    tells what the run has seen (no sidecar naming a run, or the run is gone)."""
+    known = known_ids(config, link)
+    if known is None:
+        return predictions, 0
+    known_users, known_items, unknown_to = known
+    users = [p.user for p in predictions]
+    items = [p.item for p in predictions]
+    unknown = unknown_pairs(users, items, known_users, known_items)
+    if not unknown:
+        return predictions, 0
+    first = first_unknown_ids(unknown, users, items, known_users, known_items)
+    found = (
+        f"{len(unknown)} of {len(predictions)} predictions have a user or item {unknown_to} (first: {first})"
+    )
+    if config.unknown == "error":
+        raise PeplerError(f"{config.predictions}: {found}; {UNKNOWN_HINT}")
+    dropped = set(unknown)
+    kept = [p for position, p in enumerate(predictions) if position not in dropped]
+    if not kept:
+        raise PeplerError(f"{config.predictions}: {found}: nothing is left to score")
+    notes.append(
+        f"note: skipped {len(unknown)} of {len(predictions)} predictions whose user or item {unknown_to} "
+        "(--unknown skip)"
+    )
+    return kept, len(unknown)
+
+
+def known_ids(config: ScoreConfig, link: Link | None) -> tuple[set[str], set[str], str] | None:
+    """The users and items the run behind the predictions has trained, and how to say what the others are.
+
+    The predictions' sidecar names the run. Its manifest names the dataset (fingerprint) and split it was
+    trained on: when ``--data`` is that dataset, known means in that split's training part (exactly what
+    ``generate`` checks). Otherwise known means having a vector in the run (its users.txt and items.txt),
+    which is all the run itself can tell. None when there is no run to ask.
+    """
+    if link is None:
+        return None
+    run_path = Path(link.run["path"])
+    try:
+        manifest = read_run_manifest(run_path)
+    except PeplerError:
+        return None  # moved or deleted: the scores still stand, record_scores says the run is gone
+    trained_on = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
+    fingerprint, split = trained_on.get("fingerprint"), trained_on.get("split")
+    if config.data is not None and fingerprint and _dataset_fingerprint(config.data) == fingerprint:
+        dataset = load_prepared(config.data)
+        if split in dataset.splits:
+            users, items = dataset.training_ids(split)
+            return users, items, f"the run never saw in training ({config.data}, split {split}, train)"
+    users_file, items_file = run_path / USERS, run_path / ITEMS
+    if not (users_file.is_file() and items_file.is_file()):
+        return None
+    users = set(read_user_text(users_file, "list of user ids").splitlines())
+    items = set(read_user_text(items_file, "list of item ids").splitlines())
+    return users, items, f"that the run has no vector for ({run_path}: {USERS}, {ITEMS})"
+
+
+def _dataset_fingerprint(data: Path) -> str | None:
+    try:
+        return read_manifest(data).get("fingerprint")
+    except PeplerError:
+        return None  # not a whole prepared dataset (a feature set and a rating range serve score too)
 
 
 def read_feature_set(path: Path) -> set[str]:

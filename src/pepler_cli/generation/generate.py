@@ -14,14 +14,15 @@ import torch
 from pepler_cli.config import GenerateConfig, saved_options
 from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.data.prepared import PreparedDataset, Record, load_prepared
+from pepler_cli.data.splits import UNKNOWN_HINT, first_unknown_ids, unknown_pairs
 from pepler_cli.devices import resolve_device
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import ensure_new_output, sha256_file
+from pepler_cli.files import ensure_new_output, output_lock
 from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.special_tokens import special_tokens
-from pepler_cli.predictions import Prediction, write_meta, write_predictions
+from pepler_cli.predictions import Prediction, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
 from pepler_cli.text_cleanup import clean_up_spaces
 from pepler_cli.training.examples import discrete_prompt_ids
@@ -36,13 +37,19 @@ class GenerateResult:
     out: Path
     split_number: int
     split: str
+    skipped: int = 0  # pairs left out with --unknown skip
 
 
 def generate(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
     """Explain ``config.split`` of a split with ``config.run``; write the predictions and their sidecar."""
     ensure_new_output(config.out, config.overwrite)
+    with output_lock(config.out):
+        return _generate_locked(config, progress)
+
+
+def _generate_locked(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
     device = resolve_device(config.device)
-    run = load_run(config.run, device)
+    run = load_run(config.run, device, config.trust_remote_code)
     data_path = config.data or Path(run.manifest["dataset"]["path"])
     dataset = load_prepared(data_path)
     split_number = config.split_number or int(run.manifest["dataset"]["split"])
@@ -50,6 +57,11 @@ def generate(config: GenerateConfig, progress: Progress | None = None) -> Genera
         raise PeplerError(f"{data_path}: has no split {split_number}", exit_code=2)
     numbers = dict(zip(SPLIT_PARTS, dataset.splits[split_number]))[config.split]
     numbers = numbers[: config.limit] if config.limit else numbers
+    if not dataset.splits_checked:  # prepared by an older pepler: never checked
+        # Overlap only: unseen ids are --unknown's business, and a part not explained may be empty.
+        dataset.check_split(split_number, allow_unseen=True, allow_empty=True)
+    total = len(numbers)
+    numbers = _known_pairs(config, run, dataset, split_number, numbers, data_path)
     records = [dataset.records[n] for n in numbers]
     inputs = _prompt_inputs(run, dataset, split_number, numbers, Path(data_path) / "records.jsonl")
     texts = _decode(run, inputs, device, DecodeOptions.from_config(config), progress)
@@ -68,9 +80,62 @@ def generate(config: GenerateConfig, progress: Progress | None = None) -> Genera
         )
         for k, (r, text) in enumerate(zip(records, texts))
     ]
-    write_predictions(config.out, predictions)
-    write_meta(config.out, _provenance(config, run, data_path, dataset, split_number, len(predictions)))
-    return GenerateResult(len(predictions), config.out, split_number, config.split)
+    provenance = _provenance(config, run, data_path, dataset, split_number, len(predictions))
+    provenance["predictions"]["skipped_unknown"] = total - len(numbers)
+
+    def sidecar(sha256: str) -> dict[str, Any]:
+        provenance["predictions"]["sha256"] = sha256
+        return provenance
+
+    # The sidecar is written before the predictions are renamed into place: a failure leaves neither.
+    write_predictions(config.out, predictions, sidecar)
+    return GenerateResult(len(predictions), config.out, split_number, config.split, total - len(numbers))
+
+
+def _known_pairs(
+    config: GenerateConfig,
+    run: LoadedRun,
+    dataset: PreparedDataset,
+    split_number: int,
+    numbers: list[int],
+    data_path: Path,
+) -> list[int]:
+    """The record numbers whose user and item the run has trained; the others are an error, or with
+    ``--unknown skip`` left out.
+
+    On the run's own dataset (same fingerprint), trained means: in the training part of the split the run was
+    trained on; an id with a vector that training never touched (``train --allow-unseen``) counts as unknown.
+    On another dataset, all that is known is which ids have a vector in the run (users.txt, items.txt).
+    """
+    trained_on = run.manifest.get("dataset") or {}
+    run_split = trained_on.get("split")
+    if (
+        dataset.fingerprint
+        and dataset.fingerprint == trained_on.get("fingerprint")
+        and run_split in dataset.splits
+    ):
+        known_users, known_items = dataset.training_ids(run_split)
+        unknown_to = f"the run never saw in training (split {run_split}, train)"
+    else:
+        known_users, known_items = set(run.entities.users), set(run.entities.items)
+        unknown_to = "that the run has no vector for (it was trained on another dataset)"
+    users = [dataset.records[n].user for n in numbers]
+    items = [dataset.records[n].item for n in numbers]
+    unknown = unknown_pairs(users, items, known_users, known_items)
+    if not unknown:
+        return numbers
+    first = first_unknown_ids(unknown, users, items, known_users, known_items)
+    found = (
+        f"{len(unknown)} of {len(numbers)} {config.split} pairs of {data_path} (split {split_number}) have a "
+        f"user or item {unknown_to} (first: {first})"
+    )
+    if config.unknown == "error":
+        raise PeplerError(f"{config.run}: {found}; {UNKNOWN_HINT}")
+    dropped = set(unknown)
+    kept = [n for position, n in enumerate(numbers) if position not in dropped]
+    if not kept:
+        raise PeplerError(f"{config.run}: {found}: nothing is left to explain")
+    return kept
 
 
 def _decode(
@@ -148,5 +213,5 @@ def _provenance(
             "split_number": split_number,
             "split": config.split,
         },
-        "predictions": {"path": str(config.out), "count": count, "sha256": sha256_file(config.out)},
+        "predictions": {"path": str(config.out), "count": count, "sha256": None},  # set as it is written
     }

@@ -1,19 +1,26 @@
-"""A resumable checkpoint, rewritten at the end of every epoch beside the run it will become.
+"""A resumable checkpoint, rewritten after every epoch (and every N steps) beside the run it will become.
 
 ``<out>.checkpoint/`` (``runs/pepler`` → ``runs/pepler.checkpoint``) holds:
 
 - ``checkpoint.yaml``: its format, the options that shape training (so a resume with other options is refused),
-  the dataset's fingerprint, the seconds trained so far and where training stands: the finished stages'
-  records and the current stage's epochs, best loss and epochs without improvement;
-- ``state.safetensors``: the parameter groups trained so far (the LM's only once a stage has tuned it: a
+  the dataset's fingerprint, the seconds trained so far, the sha256 of the state file, and where training
+  stands: the finished stages' records, the current stage's epochs, best loss and epochs without improvement,
+  and — when saved inside an epoch — that epoch's position (batches done);
+- ``state-<n>.safetensors``: the parameter groups trained so far (the LM's only once a stage has tuned it: a
   frozen backbone is rebuilt from its plugin, not copied), the current stage's best weights, the optimizer's
-  moments and the random number generators' states, so a resumed run continues exactly where it stopped.
+  moments, the random number generators' states and an unfinished epoch's loss sum, so a resumed run
+  continues exactly where it stopped, with the next batch.
 
-Each save replaces the whole directory atomically; a finished run removes it. No pickles.
+A save writes a new state file first and then replaces ``checkpoint.yaml``, which names it and holds its
+sha256: that rename is the moment the new checkpoint counts, so a process killed at any instant leaves the
+previous checkpoint or the new one, whole. Older state files are removed afterwards. A directory without
+``checkpoint.yaml`` is not a checkpoint. A finished run removes the directory. No pickles.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,19 +28,19 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import atomic_directory, read_yaml_mapping, yaml_text
+from pepler_cli.files import atomic_file, read_yaml_mapping, sha256_file, yaml_text
 from pepler_cli.modeling.base import PromptModel
-from pepler_cli.training.loop import EpochRecord, StageProgress, StageRecord
+from pepler_cli.training.loop import EpochPosition, EpochRecord, StageProgress, StageRecord
 
-CHECKPOINT_FORMAT = "pepler-checkpoint/1"
-STATE_FILE = "state.safetensors"
+CHECKPOINT_FORMAT = "pepler-checkpoint/2"
+STATE_PREFIX, STATE_SUFFIX = "state-", ".safetensors"
 PROGRESS_FILE = "checkpoint.yaml"
 # Options that may differ on resume: where the run goes, what to do with old outputs, and the hardware.
-FREE_OPTIONS = ("out", "overwrite", "resume", "device", "precision")
+FREE_OPTIONS = ("out", "overwrite", "resume", "device", "precision", "checkpoint_every")
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -72,14 +79,17 @@ def save_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     for name, parameter in _parameters_in(model, groups_trained).items():
         tensors[f"model/{name}"] = parameter
-    # After an improving epoch the best weights are the current ones: saved once, not twice.
-    best_is_current = current.record.best_epoch == len(current.record.epochs)
+    # After an improving epoch the best weights are the current ones: saved once, not twice. Inside an epoch
+    # the weights have moved on since.
+    best_is_current = current.position is None and current.record.best_epoch == len(current.record.epochs)
     if not best_is_current:
         for index, tensor in enumerate(current.best_state or []):
             tensors[f"best/{index}"] = tensor
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"optimizer/{index}/{key}"] = torch.as_tensor(value)
+    if current.position is not None:
+        tensors["position/loss_sum"] = current.position.loss_sum
     tensors["rng/cpu"] = torch.get_rng_state()
     if torch.cuda.is_available():
         for index, state in enumerate(torch.cuda.get_rng_state_all()):
@@ -94,15 +104,44 @@ def save_checkpoint(
             **_record_dict(current.record),
             "epochs_without_improvement": current.epochs_without_improvement,
             "best_is_current": best_is_current,
+            "position": _position_dict(current.position),
         },
     }
-    with atomic_directory(directory, overwrite=True) as tmp:
-        save_file(
-            {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()},
-            str(tmp / STATE_FILE),
-            metadata={"format": CHECKPOINT_FORMAT},
-        )
-        (tmp / PROGRESS_FILE).write_text(yaml_text(progress), encoding="utf-8")
+    directory.mkdir(parents=True, exist_ok=True)
+    state = _new_state_path(directory)
+    with atomic_file(state, "wb") as handle:
+        cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+        handle.write(save(cpu, metadata={"format": CHECKPOINT_FORMAT}))
+        _flush_to_disk(handle)
+    progress["state_file"] = state.name
+    progress["state_sha256"] = sha256_file(state)
+    with atomic_file(directory / PROGRESS_FILE) as handle:  # the commit point
+        handle.write(yaml_text(progress))
+        _flush_to_disk(handle)
+    for old in directory.glob(f"{STATE_PREFIX}*{STATE_SUFFIX}"):
+        if old != state:
+            old.unlink(missing_ok=True)
+
+
+def _new_state_path(directory: Path) -> Path:
+    numbers = [int(p.name[len(STATE_PREFIX) : -len(STATE_SUFFIX)] or 0) for p in _state_files(directory)]
+    return directory / f"{STATE_PREFIX}{max(numbers, default=0) + 1}{STATE_SUFFIX}"
+
+
+def _state_files(directory: Path) -> list[Path]:
+    pattern = re.compile(rf"^{STATE_PREFIX}\d+{re.escape(STATE_SUFFIX)}$")
+    return [p for p in directory.iterdir() if pattern.match(p.name)]
+
+
+def _flush_to_disk(handle: Any) -> None:
+    # A checkpoint outlives the process by design: make it outlive a power cut too.
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def is_checkpoint(directory: Path) -> bool:
+    """Whether a complete checkpoint is there (a directory without ``checkpoint.yaml`` is not one)."""
+    return (Path(directory) / PROGRESS_FILE).is_file()
 
 
 def load_checkpoint(directory: Path, config: TrainConfig, fingerprint: str | None) -> Resumed:
@@ -110,29 +149,55 @@ def load_checkpoint(directory: Path, config: TrainConfig, fingerprint: str | Non
     progress_path = directory / PROGRESS_FILE
     try:
         progress = read_yaml_mapping(progress_path, "checkpoint file")
-        tensors = load_file(str(directory / STATE_FILE))
     except PeplerError as error:
         raise PeplerError(f"{error.message}; damaged checkpoint, pass --overwrite to start over") from None
-    except (SafetensorError, OSError) as error:
-        raise PeplerError(
-            f"{directory}: damaged checkpoint ({error}); pass --overwrite to start over"
-        ) from None
     if progress.get("format") != CHECKPOINT_FORMAT:
         raise PeplerError(
             f"{progress_path}: not a {CHECKPOINT_FORMAT} checkpoint; pass --overwrite to start over"
         )
+    state_name = str(progress.get("state_file", ""))
+    if Path(state_name).name != state_name or not state_name.startswith(STATE_PREFIX):
+        raise PeplerError(f"{progress_path}: field 'state_file' is not a state file name; damaged checkpoint")
+    state_path = directory / state_name
+    try:
+        # Checked before reading: a truncated or altered file is named, never half-loaded.
+        if sha256_file(state_path) != progress.get("state_sha256"):
+            raise PeplerError(
+                f"{state_path}: sha256 differs from {PROGRESS_FILE}; damaged checkpoint, pass --overwrite to "
+                "start over"
+            )
+        tensors = load_file(str(state_path))
+    except (SafetensorError, OSError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise PeplerError(
+            f"{state_path}: damaged checkpoint ({reason}); pass --overwrite to start over"
+        ) from None
     _check_same_options(progress_path, progress.get("training_options") or {}, training_options(config))
     if progress.get("dataset_fingerprint") != fingerprint:
         raise PeplerError(
             f"{progress_path}: was made on another version of {config.data} (fingerprint differs); "
             "pass --overwrite to start over"
         )
+    try:
+        return _resumed(progress, tensors)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise PeplerError(
+            f"{progress_path}: damaged checkpoint (field {error}); pass --overwrite to start over"
+        ) from None
+
+
+def _resumed(progress: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Resumed:
     finished = [_record_from(d) for d in progress["finished_stages"]]
     current_dict = progress["current_stage"]
     best = None  # best_is_current: the stage takes the restored weights as its best
     if not current_dict.get("best_is_current"):
         best = [tensors[f"best/{i}"] for i in range(sum(k.startswith("best/") for k in tensors))]
-    current = StageProgress(_record_from(current_dict), int(current_dict["epochs_without_improvement"]), best)
+    current = StageProgress(
+        _record_from(current_dict),
+        int(current_dict["epochs_without_improvement"]),
+        best,
+        _position_from(current_dict.get("position"), tensors),
+    )
     optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer/"):
@@ -186,6 +251,23 @@ def _check_same_options(path: Path, saved: dict[str, Any], now: dict[str, Any]) 
             f"{path}: made with other training options ({shown}); resume with the same options or pass "
             "--overwrite to start over"
         )
+
+
+def _position_dict(position: EpochPosition | None) -> dict[str, Any] | None:
+    if position is None:
+        return None
+    return {
+        "epoch": position.epoch,
+        "batches_done": position.batches_done,
+        "seconds": round(position.seconds, 3),
+    }
+
+
+def _position_from(data: dict[str, Any] | None, tensors: dict[str, torch.Tensor]) -> EpochPosition | None:
+    if data is None:
+        return None
+    loss_sum = tensors["position/loss_sum"]
+    return EpochPosition(int(data["epoch"]), int(data["batches_done"]), loss_sum, float(data["seconds"]))
 
 
 def _record_dict(record: StageRecord) -> dict[str, Any]:

@@ -98,9 +98,11 @@ def iterate_batches(
     pad_id: int,
     generator: torch.Generator | None = None,
     by_length: bool = False,
+    skip: int = 0,
 ) -> Iterator[Batch]:
-    """Batches in a random order (when ``generator`` is given) or in order, each padded to its own longest."""
-    for rows in batch_rows(examples, batch_size, generator, by_length):
+    """Batches in a random order (when ``generator`` is given) or in order, each padded to its own longest;
+    ``skip`` leaves out the first batches of that order (a resumed epoch)."""
+    for rows in batch_rows(examples, batch_size, generator, by_length)[skip:]:
         yield collate(
             [examples.users[r] for r in rows],
             [examples.items[r] for r in rows],

@@ -1,4 +1,9 @@
-"""The training loop: AdamW, per-stage early stopping on validation loss, best weights restored."""
+"""The training loop: AdamW, per-stage early stopping on validation loss, best weights restored.
+
+Between optimizer steps the loop may save a checkpoint (every N steps, or when a signal asks training to
+stop) and it watches for a non-finite loss; both only at step boundaries, so a checkpoint always holds the
+state after a whole step and a resumed epoch continues with the very next batch.
+"""
 
 from __future__ import annotations
 
@@ -98,24 +103,99 @@ def autocast(options: LoopOptions) -> contextlib.AbstractContextManager:
 
 def objective(losses: Losses, rating_weight: float) -> torch.Tensor:
     """Mean token NLL plus λ times the mean squared rating error (paper eq. 14)."""
-    loss = losses.text_nll_sum / max(losses.text_tokens, 1)
-    if losses.rating_se_sum is not None:
-        loss = loss + rating_weight * losses.rating_se_sum / max(losses.ratings, 1)
-    return loss
+    text, rating = objective_parts(losses)
+    return text if rating is None else text + rating_weight * rating
+
+
+def objective_parts(losses: Losses) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The mean token NLL and the mean squared rating error (None without a rating head)."""
+    text = losses.text_nll_sum / max(losses.text_tokens, 1)
+    if losses.rating_se_sum is None:
+        return text, None
+    return text, losses.rating_se_sum / max(losses.ratings, 1)
+
+
+@dataclass
+class EpochPosition:
+    """Where an unfinished epoch stands: the batches done (in the epoch's seeded order) and their loss sum."""
+
+    epoch: int
+    batches_done: int
+    loss_sum: torch.Tensor  # a scalar on the training device: summing never waits for the device
+    seconds: float  # spent in this epoch before the last checkpoint
 
 
 @dataclass
 class StageProgress:
-    """Where a stage stands between epochs: what a checkpoint saves and a resume continues from."""
+    """Where a stage stands: what a checkpoint saves and a resume continues from."""
 
     record: StageRecord
     epochs_without_improvement: int
     # The trainable parameters at the best epoch so far; None: the current ones.
     best_state: list[torch.Tensor] | None
+    position: EpochPosition | None = None  # set inside an epoch, None between epochs
 
 
-# Called after every epoch with the stage's progress and optimizer (pepler train saves a checkpoint there).
-EpochHook = Callable[[StageProgress, torch.optim.Optimizer], None]
+# Saves a checkpoint of the stage's progress and optimizer (``pepler train`` writes <out>.checkpoint).
+SaveHook = Callable[[StageProgress, torch.optim.Optimizer], None]
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """When the loop saves: after every epoch, every ``every_steps`` optimizer steps inside one (0: never),
+    and at the next step boundary once ``stop_requested`` names a reason (a signal) — then it raises
+    :class:`StopRequested`."""
+
+    save: SaveHook | None = None
+    every_steps: int = 0
+    stop_requested: Callable[[], str | None] = lambda: None
+
+
+class StopRequested(Exception):
+    """Training stopped at a step boundary because a signal asked it to; the checkpoint is saved."""
+
+    def __init__(self, reason: str, stage: str, epoch: int, step: int) -> None:
+        super().__init__(f"{reason} in stage {stage}, epoch {epoch}, after step {step}")
+        self.reason, self.stage, self.epoch, self.step = reason, stage, epoch, step
+
+
+class NonFiniteLoss(Exception):
+    """A loss became NaN or infinite; nothing after the last good checkpoint is kept."""
+
+    def __init__(self, which: str, stage: str, epoch: int, step: int | None) -> None:
+        where = f"stage {stage}, epoch {epoch}" + (f", step {step}" if step is not None else "")
+        super().__init__(f"the {which} is not finite at {where}")
+        self.which, self.stage, self.epoch, self.step = which, stage, epoch, step
+
+
+class _FiniteWatch:
+    """Remembers, on the device, the first step whose text or rating loss was not finite.
+
+    A few scalar operations per step and no host synchronisation; ``check`` reads the result (one small copy)
+    and is only called where the loop synchronises anyway (progress reports, checkpoints, the epoch's end).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.first = torch.full((), -1, dtype=torch.long, device=device)
+        self.flags = torch.zeros(2, dtype=torch.bool, device=device)
+
+    def add(self, step: int, text: torch.Tensor, rating: torch.Tensor | None) -> None:
+        bad_rating = (
+            ~torch.isfinite(rating.detach()) if rating is not None else torch.zeros_like(self.flags[0])
+        )
+        flags = torch.stack((~torch.isfinite(text.detach()), bad_rating))
+        newly = (self.first < 0) & flags.any()
+        self.first = torch.where(newly, torch.full_like(self.first, step), self.first)
+        self.flags = torch.where(newly, flags, self.flags)
+
+    def check(self, stage: str, epoch: int) -> None:
+        first = int(self.first)
+        if first >= 0:
+            text_bad, rating_bad = self.flags.tolist()
+            which = "training text loss" if text_bad and not rating_bad else "training rating loss"
+            if text_bad and rating_bad:
+                which = "training text and rating losses"
+            raise NonFiniteLoss(which, stage, epoch, first)
 
 
 def train_stage(
@@ -127,14 +207,15 @@ def train_stage(
     reporter: Reporter,
     resume: StageProgress | None = None,
     optimizer_moments: dict[int, dict[str, torch.Tensor]] | None = None,
-    after_epoch: EpochHook | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> StageRecord:
     """Train one stage until early stopping or the epoch cap, then restore its best weights.
 
     ``resume`` and ``optimizer_moments`` (AdamW's per-parameter state) continue a stage from a checkpoint
-    (the model already holds the checkpoint's weights); the epochs then run exactly as they would have run
-    without the interruption. ``after_epoch`` is called after every epoch (``pepler train`` saves there).
+    (the model already holds the checkpoint's weights), possibly in the middle of an epoch; the epochs then
+    run exactly as they would have run without the interruption. ``checkpointing`` says when to save.
     """
+    checkpointing = checkpointing if checkpointing is not None else Checkpointing()
     trainable = set_trainable(model, stage)
     optimizer = make_optimizer(trainable, options.learning_rate)
     # Name only the groups this model has: a run without a rating head trains no "rating_head".
@@ -151,9 +232,14 @@ def train_stage(
             groups_now = optimizer.state_dict()["param_groups"]
             optimizer.load_state_dict({"state": optimizer_moments, "param_groups": groups_now})
     while not progress.record.stopped:
-        run_epoch(model, stage, train, valid, optimizer, options, reporter, progress, trainable)
-        if after_epoch is not None:
-            after_epoch(progress, optimizer)
+        run_epoch(
+            model, stage, train, valid, optimizer, options, reporter, progress, trainable, checkpointing
+        )
+        if checkpointing.save is not None:
+            checkpointing.save(progress, optimizer)
+        reason = checkpointing.stop_requested()
+        if reason is not None:
+            raise StopRequested(reason, stage.name, len(progress.record.epochs), 0)
     restore(trainable, progress.best_state or [])
     return progress.record
 
@@ -168,13 +254,20 @@ def run_epoch(
     reporter: Reporter,
     progress: StageProgress,
     trainable: list[torch.nn.Parameter],
+    checkpointing: Checkpointing,
 ) -> None:
-    """One epoch and validation; updates ``progress`` (best weights, patience, whether the stage ends)."""
+    """One epoch (or the rest of one) and validation; updates ``progress`` (best weights, patience, whether
+    the stage ends)."""
     record = progress.record
     epoch = len(record.epochs) + 1
-    started = time.perf_counter()
-    train_loss = train_epoch(model, stage, epoch, train, optimizer, options, reporter)
+    if progress.position is None or progress.position.epoch != epoch:
+        progress.position = EpochPosition(epoch, 0, torch.zeros((), device=options.device), 0.0)
+    started = time.perf_counter() - progress.position.seconds
+    train_loss = train_epoch(model, stage, train, optimizer, options, reporter, progress, checkpointing)
     valid_scores = evaluate(model, valid, options)
+    if not math.isfinite(valid_scores["loss"]):
+        raise NonFiniteLoss("validation loss", stage.name, epoch, None)
+    progress.position = None
     seconds = time.perf_counter() - started
     improved = valid_scores["loss"] < record.best_valid_loss
     epoch_record = EpochRecord(
@@ -205,35 +298,71 @@ def run_epoch(
 def train_epoch(
     model: PromptModel,
     stage: Stage,
-    epoch: int,
     train: Examples,
     optimizer: torch.optim.Optimizer,
     options: LoopOptions,
     reporter: Reporter,
+    progress: StageProgress,
+    checkpointing: Checkpointing,
 ) -> float:
+    """The epoch ``progress.position`` stands in, from its next batch on; returns the mean training loss."""
+    position = progress.position
+    assert position is not None  # set by run_epoch
     model.train()
-    generator = torch.Generator().manual_seed(options.seed * 1000 + epoch)
-    reporter.epoch_started(stage, epoch, batch_count(train, options.batch_size))
-    loss_sum = torch.zeros((), device=options.device)
-    steps = 0
+    generator = torch.Generator().manual_seed(options.seed * 1000 + position.epoch)
+    batches = batch_count(train, options.batch_size)
+    reporter.epoch_started(stage, position.epoch, batches)
+    position.loss_sum = position.loss_sum.to(options.device)
+    watch = _FiniteWatch(options.device)
+    started = time.perf_counter() - position.seconds
     tokens_since_report = 0
     for batch in iterate_batches(
-        train, options.batch_size, options.pad_id, generator, options.bucket_by_length
+        train, options.batch_size, options.pad_id, generator, options.bucket_by_length, position.batches_done
     ):
         tokens_since_report += int(batch.token_mask.sum()) - batch.size  # counted on the host copy
         batch = batch.to(options.device)
         with autocast(options):
-            loss = objective(model.losses(batch), options.rating_weight)
+            text, rating = objective_parts(model.losses(batch))
+            loss = text if rating is None else text + options.rating_weight * rating
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach()
-        steps += 1
-        if steps % REPORT_EVERY_STEPS == 0:
-            reporter.step(steps, float(loss_sum) / steps, tokens_since_report)
+        position.batches_done += 1
+        position.loss_sum += loss.detach()
+        watch.add(position.batches_done, text, rating)
+        done = position.batches_done
+        if done % REPORT_EVERY_STEPS == 0:
+            watch.check(stage.name, position.epoch)
+            reporter.step(done, float(position.loss_sum) / done, tokens_since_report)
             tokens_since_report = 0
-    reporter.step(steps, float(loss_sum) / max(steps, 1), tokens_since_report)
-    return float(loss_sum) / max(steps, 1)
+        reason = checkpointing.stop_requested()
+        due = checkpointing.every_steps > 0 and done % checkpointing.every_steps == 0
+        if (due or reason is not None) and done < batches and checkpointing.save is not None:
+            watch.check(stage.name, position.epoch)  # never save weights a non-finite loss has touched
+            position.seconds = time.perf_counter() - started
+            checkpointing.save(progress, optimizer)
+        if reason is not None and done < batches:
+            raise StopRequested(reason, stage.name, position.epoch, done)
+    watch.check(stage.name, position.epoch)
+    done = max(position.batches_done, 1)
+    reporter.step(position.batches_done, float(position.loss_sum) / done, tokens_since_report)
+    return float(position.loss_sum) / done
+
+
+def train_one_epoch(
+    model: PromptModel,
+    stage: Stage,
+    epoch: int,
+    train: Examples,
+    optimizer: torch.optim.Optimizer,
+    options: LoopOptions,
+    reporter: Reporter | None = None,
+) -> float:
+    """One whole epoch on its own, outside a stage (the benchmarks time this): the mean training loss."""
+    position = EpochPosition(epoch, 0, torch.zeros((), device=options.device), 0.0)
+    progress = StageProgress(StageRecord(stage.name, list(stage.trains)), 0, None, position)
+    reporter = reporter if reporter is not None else SilentReporter()
+    return train_epoch(model, stage, train, optimizer, options, reporter, progress, Checkpointing())
 
 
 @torch.no_grad()

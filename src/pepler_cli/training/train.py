@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import platform
 import random
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
@@ -22,17 +26,25 @@ from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.data.prepared import PreparedDataset, load_prepared
 from pepler_cli.devices import resolve_device, use_bf16
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import atomic_directory, ensure_new_output
+from pepler_cli.files import atomic_directory, ensure_new_output, output_lock
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.build import build_model
 from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.modeling.special_tokens import special_tokens
-from pepler_cli.plugins import Backbone, RatingHead, get_backbone, get_rating_head, registry
+from pepler_cli.plugins import (
+    Backbone,
+    RatingHead,
+    get_backbone,
+    get_rating_head,
+    load_backbone_model,
+    registry,
+)
 from pepler_cli.run_model import write_run_files
 from pepler_cli.runs import RUN_FORMAT
 from pepler_cli.training.checkpoint import (
     Resumed,
     checkpoint_dir,
+    is_checkpoint,
     load_checkpoint,
     remove_checkpoint,
     restore_model,
@@ -41,11 +53,14 @@ from pepler_cli.training.checkpoint import (
 )
 from pepler_cli.training.examples import Examples, encode_examples
 from pepler_cli.training.loop import (
+    Checkpointing,
     LoopOptions,
+    NonFiniteLoss,
     Reporter,
     SilentReporter,
     StageProgress,
     StageRecord,
+    StopRequested,
     train_stage,
 )
 from pepler_cli.training.strategies import Stage, stages_of, uses_lora
@@ -66,10 +81,16 @@ def train(
     # Checked before hours of training, not after: never lose a finished run.
     ensure_new_output(config.out, config.overwrite)
     command = command if command is not None else shlex.join(["pepler", *sys.argv[1:]])
+    with output_lock(config.out):
+        return _train_locked(config, command, reporter)
+
+
+def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) -> dict[str, Any]:
     reporter = reporter if reporter is not None else SilentReporter()
     started = time.perf_counter()
     dataset = load_prepared(config.data)
     train_numbers, valid_numbers = _training_parts(config, dataset)
+    split_check = _check_split(config, dataset)
     backbone = get_backbone(config.backbone)
     head_plugin = get_rating_head(config.rating_head) if config.rating_head else None  # named before loading
     device = resolve_device(config.device)
@@ -109,9 +130,29 @@ def train(
         bucket_by_length=config.bucket_by_length,
     )
     stages = stages_of(config.strategy)
-    records = _train_stages(
-        config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed
-    )
+    with stop_on_signals() as stop_requested:
+        try:
+            records = _train_stages(
+                config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed,
+                stop_requested,
+            )  # fmt: skip
+        except StopRequested as stop:
+            raise PeplerError(
+                f"{stop.reason}: training stopped in stage {stop.stage}, epoch {stop.epoch}"
+                + (f" after step {stop.step}" if stop.step else "")
+                + f"; checkpoint saved in {checkpoint}; continue with: {_resume_command(command)}",
+                exit_code=128 + signal.Signals[stop.reason].value,
+            ) from None
+        except NonFiniteLoss as bad:
+            kept = (
+                f"the last good checkpoint is kept in {checkpoint}"
+                if is_checkpoint(checkpoint)
+                else ("no checkpoint was saved yet")
+            )
+            raise PeplerError(
+                f"{bad}: training stopped and no run was written; {kept}; try a lower --learning-rate or "
+                "--precision fp32"
+            ) from None
     # A backbone trained from scratch cannot be referenced by name: its weights are stored like tuned ones.
     backbone_tuned = config.from_scratch or any("lm" in s.trains for s in stages)
     if resumed is not None:
@@ -128,7 +169,9 @@ def train(
         "name": config.backbone,
         "weights": backbone.describe_weights(config.backbone_path),
         "from_scratch": config.from_scratch,
+        "trust_remote_code": config.trust_remote_code,  # loading the run passes the same (run_model.py)
     }
+    manifest["dataset"].update(split_check)
     if lora is not None:
         manifest["lora"] = lora.as_dict()
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
@@ -147,12 +190,22 @@ def _training_parts(config: TrainConfig, dataset: PreparedDataset) -> tuple[list
     return train_numbers, valid_numbers
 
 
+def _check_split(config: TrainConfig, dataset: PreparedDataset) -> dict[str, Any]:
+    """Check the split trained on (prepare checks every split, but datasets of older peplers were never
+    checked); what the run's manifest records of it under ``dataset``. ``prepare --allow-unseen``, recorded in
+    the dataset's manifest, is an opt-in as good as ``train --allow-unseen``."""
+    allow = config.allow_unseen or dataset.unseen_allowed
+    counts = dataset.check_split(config.split, allow_unseen=allow)
+    unseen = {part: found for part, found in counts.items() if any(found.values())}
+    return {"split_checked": True, "allow_unseen": allow, **({"unseen": unseen} if unseen else {})}
+
+
 def _build(
     config: TrainConfig, backbone: Backbone, head_plugin: RatingHead | None, entities: EntityIndex
 ) -> tuple[PromptModel, LoraSettings | None]:
     """The prompt model around the backbone (randomly re-initialised with ``from_scratch``), with LoRA adapters
     when the strategy uses them; returns it and the resolved LoRA settings (None without LoRA)."""
-    lm = backbone.load_model(config.backbone_path)
+    lm = load_backbone_model(backbone, config.backbone_path, config.trust_remote_code)
     if config.from_scratch:
         lm = backbone.build_model(backbone.architecture(lm))  # drawn from the seeded generator
     head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin is not None else None
@@ -166,8 +219,40 @@ def _build(
     return build_model(config.prompt, lm, entities, head), lora
 
 
+def _resume_command(command: str) -> str:
+    return command if "--resume" in shlex.split(command) else f"{command} --resume"
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[Callable[[], str | None]]:
+    """While training, SIGTERM (what schedulers send before pre-emption) and SIGINT only ask it to stop:
+    the loop saves a checkpoint at the next step boundary and stops. A second Ctrl-C stops at once.
+
+    Yields a function naming the first signal received (None before any). Outside the main thread, where
+    Python cannot install handlers, signals keep their usual effect.
+    """
+    received: list[str] = []
+
+    def ask_to_stop(signum: int, frame: Any) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    previous = {s: signal.signal(s, ask_to_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _resume_point(config: TrainConfig, checkpoint: Path, fingerprint: str | None) -> Resumed | None:
     """The checkpoint to continue from, None to start afresh, or an error when one is there unasked."""
+    if checkpoint.exists() and not is_checkpoint(checkpoint):
+        remove_checkpoint(checkpoint)  # killed before its first checkpoint was complete: nothing to continue
     if not checkpoint.exists():
         return None
     if config.resume:
@@ -192,6 +277,7 @@ def _train_stages(
     reporter: Reporter,
     checkpoint: Path,
     resumed: Resumed | None,
+    stop_requested: Callable[[], str | None],
 ) -> list[StageRecord]:
     """Every stage in turn, skipping those a checkpoint finished, saving a checkpoint after each epoch."""
     started = time.perf_counter() - (resumed.seconds if resumed else 0.0)
@@ -207,8 +293,9 @@ def _train_stages(
         resume, moments = None, None
         if resumed is not None and index == len(resumed.finished):
             resume, moments = resumed.current, resumed.optimizer_state
+        checkpointing = Checkpointing(save, config.checkpoint_every or 0, stop_requested)
         finished.append(
-            train_stage(model, stage, train, valid, options, reporter, resume, moments, after_epoch=save)
+            train_stage(model, stage, train, valid, options, reporter, resume, moments, checkpointing)
         )
     return finished
 
@@ -225,9 +312,14 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
 ) -> None:
     seconds = time.perf_counter() - started
-    save_checkpoint(
-        checkpoint, config, fingerprint, model, groups_trained, finished, progress, optimizer, seconds
-    )
+    try:
+        save_checkpoint(
+            checkpoint, config, fingerprint, model, groups_trained, finished, progress, optimizer, seconds
+        )
+    except OSError as error:  # a full disk, say: the last complete checkpoint is still there, if any
+        if not is_checkpoint(checkpoint):
+            remove_checkpoint(checkpoint)
+        raise PeplerError(f"{checkpoint}: cannot write ({error.strerror or error})") from None
 
 
 def _manifest(

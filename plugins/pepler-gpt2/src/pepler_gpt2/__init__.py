@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pepler_cli.backbones import HuggingFaceBackbone
+from pepler_cli.backbones import PRETRAINED_OPTIONS, HuggingFaceBackbone, refuse_custom_code
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -60,7 +60,12 @@ class GPT2Backbone(HuggingFaceBackbone):
     def load_model(self, path: str | None = None) -> PreTrainedModel:
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(path or self.hub_id)
+        # GPT-2 needs no code of its own: never run any, and read weights only from safetensors.
+        if path:
+            refuse_custom_code(path)
+        return AutoModelForCausalLM.from_pretrained(
+            path or self.hub_id, trust_remote_code=False, **PRETRAINED_OPTIONS
+        )
 
 
 class TinyGPT2Backbone(GPT2Backbone):

