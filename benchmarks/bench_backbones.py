@@ -153,7 +153,7 @@ def decoding_case(backbone_name: str, pairs: int, repetitions: int) -> dict[str,
     def ours() -> list[list[int]]:
         return [
             row
-            for part in decode_in_batches(model, inputs, special.bos, special.eos, device, options)
+            for _, part in decode_in_batches(model, inputs, special.bos, special.eos, device, options)
             for row in part
         ]
 

@@ -75,11 +75,8 @@ def paper_decode(model: ContinuousPromptModel, inputs: PromptInputs, batch: int)
 
 def pepler_decode(model: ContinuousPromptModel, inputs: PromptInputs, batch: int) -> list[list[int]]:
     options = DecodeOptions(max_tokens=STEPS, batch_size=batch, decoding="greedy")
-    return list(
-        itertools.chain.from_iterable(
-            decode_in_batches(model, inputs, BOS, EOS, torch.device("cpu"), options)
-        )
-    )
+    batches = decode_in_batches(model, inputs, BOS, EOS, torch.device("cpu"), options)
+    return list(itertools.chain.from_iterable(part for _, part in batches))
 
 
 def build_model(kind: str) -> tuple[ContinuousPromptModel, str]:

@@ -65,7 +65,7 @@ def _discrete_inputs(n: int = 8) -> PromptInputs:
 
 def _decoded(model, inputs, **options) -> list[list[int]]:
     chosen = DecodeOptions(**options)
-    return [row for part in decode_in_batches(model, inputs, EOS, EOS, CPU, chosen) for row in part]
+    return [row for _, part in decode_in_batches(model, inputs, EOS, EOS, CPU, chosen) for row in part]
 
 
 def _cut(ids: torch.Tensor, eos: int = EOS) -> list[list[int]]:

@@ -59,8 +59,8 @@ def test_batched_decoding_equals_one_batch(tiny_lm):
     small = DecodeOptions(max_tokens=8, batch_size=3)
     large = DecodeOptions(max_tokens=8, batch_size=64)
     device = torch.device("cpu")
-    chunks = [row for part in decode_in_batches(model, inputs, EOS, EOS, device, small) for row in part]
-    whole = [row for part in decode_in_batches(model, inputs, EOS, EOS, device, large) for row in part]
+    chunks = [row for _, part in decode_in_batches(model, inputs, EOS, EOS, device, small) for row in part]
+    whole = [row for _, part in decode_in_batches(model, inputs, EOS, EOS, device, large) for row in part]
     assert chunks == whole
     # Equal and also meaningful: not ten empty or identical explanations.
     assert all(whole) and len({tuple(row) for row in whole}) > 1

@@ -98,10 +98,10 @@ def test_checkpoint_every_saves_inside_the_epoch(nete_tiny_data, tmp_path, monke
     saved: list[dict] = []
     real = train_module.save_checkpoint
 
-    def spy(directory, config, fingerprint, model, groups, finished, current, optimizer, seconds):
+    def spy(directory, config, fingerprint, model, groups, finished, current, optimizer, seconds, write):
         position = current.position
         saved.append({"epoch": len(current.record.epochs), "done": position and position.batches_done})
-        real(directory, config, fingerprint, model, groups, finished, current, optimizer, seconds)
+        real(directory, config, fingerprint, model, groups, finished, current, optimizer, seconds, write)
 
     monkeypatch.setattr(train_module, "save_checkpoint", spy)
     train_run(
@@ -115,19 +115,21 @@ def test_checkpoint_every_saves_inside_the_epoch(nete_tiny_data, tmp_path, monke
 def test_a_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
     nete_tiny_data, tmp_path, monkeypatch
 ):
-    import pepler_cli.training.loop as loop
+    from dataclasses import replace
 
-    real = loop.objective_parts
+    from pepler_cli.training.steps import LossForward
+
+    real = LossForward.forward
     calls = {"n": 0}
 
-    def poisoned(losses):
-        text, rating = real(losses)
+    def poisoned(self, batch):
+        losses = real(self, batch)
         calls["n"] += 1
         if calls["n"] == 15:  # the first stage's second epoch, its third step
-            text = text * float("nan")
-        return text, rating
+            losses = replace(losses, text_nll_sum=losses.text_nll_sum * float("nan"))
+        return losses
 
-    monkeypatch.setattr(loop, "objective_parts", poisoned)
+    monkeypatch.setattr(LossForward, "forward", poisoned)
     out = tmp_path / "run"
     with pytest.raises(PeplerError) as stopped:
         train_run(config(nete_tiny_data, out), "test", SilentReporter())

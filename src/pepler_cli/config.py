@@ -147,6 +147,8 @@ class TrainConfig(BaseModel):
     overwrite: bool = False
     resume: bool = False
     checkpoint_every: int | None = Field(None, ge=1)  # optimizer steps; None: at the end of each epoch only
+    grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step (on each rank)
+    fsdp: bool = False  # under torchrun, shard the backbone over the ranks in stages that tune it fully
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:
@@ -165,6 +167,10 @@ class TrainConfig(BaseModel):
             )
         if self.learning_rate is None:
             self.learning_rate = DEFAULT_LEARNING_RATE[self.prompt]
+        if self.fsdp and self.strategy in ("prompt-only", "lora", "sequential-lora"):
+            raise ValueError(
+                f"--fsdp shards a fully tuned backbone; --strategy {self.strategy} keeps it frozen and uses DDP"
+            )
         lora_options = {"lora_rank", "lora_alpha", "lora_dropout", "lora_targets"} & self.model_fields_set
         if lora_options and not uses_lora(self.strategy):
             raise ValueError(f"{_flag(sorted(lora_options)[0])} needs --strategy lora or sequential-lora")

@@ -66,9 +66,13 @@ def generate_command(
     from pepler_cli.cli.progress import counter
     from pepler_cli.config import GenerateConfig, resolve
     from pepler_cli.console import err_console
+    from pepler_cli.distributed import launched_world
     from pepler_cli.generation.generate import generate
 
     config = resolve(GenerateConfig, config_file, flags)
+    if not launched_world().is_main:  # under torchrun, rank 0 alone shows progress and writes
+        generate(config)
+        return
     with counter("generating") as bar:
         task = bar.add_task("generate", total=None)
         result = generate(config, lambda done, total: bar.update(task, completed=done, total=total))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 import typer
 
 from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
-from pepler_cli.errors import PeplerError
 
 
 @report_errors
@@ -81,6 +82,18 @@ def train_command(
     checkpoint_every: int | None = flag(
         "--checkpoint-every", help="Also save the checkpoint every N optimizer steps inside an epoch."
     ),
+    grad_accum: int | None = flag(
+        "--grad-accum",
+        help="Split each batch into K micro-batches (per rank) whose gradients add up: the paper's batch of "
+        "128 on a small GPU, same result.",
+        default=1,
+    ),
+    fsdp: bool = typer.Option(
+        False,
+        "--fsdp",
+        help="Under torchrun, shard the backbone over the GPUs (FSDP) in stages that tune it fully: for a model "
+        "too large for one GPU. LoRA and prompt-only runs use DDP.",
+    ),
     allow_unseen: bool = typer.Option(
         False,
         "--allow-unseen",
@@ -102,32 +115,26 @@ def train_command(
     flags["resume"] = resume or None
     flags["allow_unseen"] = allow_unseen or None
     flags["trust_remote_code"] = trust_remote_code or None
+    flags["fsdp"] = fsdp or None
     if lora_targets is not None:
         flags["lora_targets"] = [name.strip() for name in lora_targets.split(",") if name.strip()]
 
     from pepler_cli.cli.progress import TrainingProgress
     from pepler_cli.config import TrainConfig, resolve
     from pepler_cli.console import err_console
-    from pepler_cli.training.checkpoint import checkpoint_dir, is_checkpoint
+    from pepler_cli.distributed import launched_world
+    from pepler_cli.training.checkpoint import checkpoint_dir
+    from pepler_cli.training.loop import SilentReporter
     from pepler_cli.training.train import train
 
     config = resolve(TrainConfig, config_file, flags)
     checkpoint = checkpoint_dir(config.out)
-    had_checkpoint = checkpoint.exists()
-    if config.resume and had_checkpoint:
+    main = launched_world().is_main  # under torchrun, rank 0 alone shows progress and the summary
+    if config.resume and checkpoint.exists() and main:
         err_console.print(f"resuming from {checkpoint}")
     try:
-        with TrainingProgress(err_console) as reporter:
+        with TrainingProgress(err_console) if main else contextlib.nullcontext(SilentReporter()) as reporter:
             manifest = train(config, reporter=reporter)
-    except PeplerError as error:
-        if had_checkpoint or not is_checkpoint(checkpoint):
-            raise
-        # Training got somewhere before failing (a full disk as the run was written, say): keep it usable.
-        raise PeplerError(
-            f"{error.message}; the training done so far is kept in {checkpoint}: run the same command with "
-            "--resume to continue",
-            error.exit_code,
-        ) from None
     except KeyboardInterrupt:
         if not checkpoint.exists():
             raise  # nothing finished yet: the usual message
@@ -136,6 +143,8 @@ def train_command(
             "--resume to continue"
         )
         raise typer.Exit(code=130) from None
+    if not main:
+        return
     for stage in manifest["stages"]:
         err_console.print(
             f"stage [bold]{stage['name']}[/]: best epoch {stage['best_epoch']}, "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from pepler_cli.distributed import SINGLE, World, shard
 from pepler_cli.generation.beam import beam_search
 from pepler_cli.generation.greedy import cut_at_eos, greedy_decode
 from pepler_cli.generation.sampling import sample_decode
@@ -78,15 +79,18 @@ def decode_in_batches(
     eos: int,
     device: torch.device,
     options: DecodeOptions,
-) -> Iterator[list[list[int]]]:
-    """Yield, batch by batch, each example's generated ids already cut at <eos>.
+    world: World = SINGLE,
+) -> Iterator[tuple[int, list[list[int]]]]:
+    """Yield, batch by batch, the batch's first row and each example's generated ids already cut at <eos>.
 
-    ``inputs`` holds every example on the host; each batch is moved to ``device`` on its own.
+    ``inputs`` holds every example on the host; each batch is moved to ``device`` on its own. Under torchrun
+    each rank decodes every world-size-th batch: the same batches, seeded by their first row, as one process
+    decodes, so the texts are the same whatever the number of ranks.
     """
     model.eval()
     total = inputs.users.shape[0]
-    for start in range(0, total, options.batch_size):
+    for start in shard(range(0, total, options.batch_size), world):
         rows = torch.arange(start, min(start + options.batch_size, total))
         batch = inputs.select(rows).to(device)
         generated = decode_batch(model, batch, bos, eos, options, first_row=start).cpu().tolist()
-        yield [cut_at_eos(row, eos) for row in generated]
+        yield start, [cut_at_eos(row, eos) for row in generated]

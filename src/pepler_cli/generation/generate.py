@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pepler_cli.config import GenerateConfig, saved_options
 from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.data.prepared import PreparedDataset, Record, load_prepared
 from pepler_cli.data.splits import UNKNOWN_HINT, first_unknown_ids, unknown_pairs
-from pepler_cli.devices import resolve_device
+from pepler_cli.distributed import World, barrier, gather_objects, process_group, rank_device
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import ensure_new_output, output_lock
 from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
@@ -43,12 +44,16 @@ class GenerateResult:
 def generate(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
     """Explain ``config.split`` of a split with ``config.run``; write the predictions and their sidecar."""
     ensure_new_output(config.out, config.overwrite)
-    with output_lock(config.out):
-        return _generate_locked(config, progress)
+    # Under torchrun the ranks share the batches; rank 0 gathers the texts and alone writes the output.
+    with process_group(config.device) as world:
+        with output_lock(config.out) if world.is_main else contextlib.nullcontext():
+            result = _generate_locked(config, progress if world.is_main else None, world)
+        barrier(world)
+    return result
 
 
-def _generate_locked(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
-    device = resolve_device(config.device)
+def _generate_locked(config: GenerateConfig, progress: Progress | None, world: World) -> GenerateResult:
+    device = rank_device(world, config.device)
     run = load_run(config.run, device, config.trust_remote_code)
     data_path = config.data or Path(run.manifest["dataset"]["path"])
     dataset = load_prepared(data_path)
@@ -64,7 +69,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None = None) -
     numbers = _known_pairs(config, run, dataset, split_number, numbers, data_path)
     records = [dataset.records[n] for n in numbers]
     inputs = _prompt_inputs(run, dataset, split_number, numbers, Path(data_path) / "records.jsonl")
-    texts = _decode(run, inputs, device, DecodeOptions.from_config(config), progress)
+    texts = _decode(run, inputs, device, DecodeOptions.from_config(config), progress, world)
     if config.clean_up_spaces:
         texts = [clean_up_spaces(text) for text in texts]
     ratings = _predicted_ratings(run.model, inputs, device, config.batch_size)
@@ -88,7 +93,8 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None = None) -
         return provenance
 
     # The sidecar is written before the predictions are renamed into place: a failure leaves neither.
-    write_predictions(config.out, predictions, sidecar)
+    if world.is_main:
+        write_predictions(config.out, predictions, sidecar)
     return GenerateResult(len(predictions), config.out, split_number, config.split, total - len(numbers))
 
 
@@ -144,17 +150,20 @@ def _decode(
     device: torch.device,
     options: DecodeOptions,
     progress: Progress | None,
+    world: World,
 ) -> list[str]:
+    """Every example's text in order; under torchrun each rank decodes its batches and all gather them."""
     special = special_tokens(run.tokenizer)
-    texts: list[str] = []
-    total = int(inputs.users.shape[0])
-    for ids in decode_in_batches(run.model, inputs, special.bos, special.eos, device, options):
-        texts.extend(
-            run.tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        )
+    decoded: list[tuple[int, list[str]]] = []
+    done, total = 0, int(inputs.users.shape[0])
+    for start, ids in decode_in_batches(run.model, inputs, special.bos, special.eos, device, options, world):
+        texts = run.tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        decoded.append((start, texts))
+        done += len(texts) * world.size  # the other ranks progress alike
         if progress:
-            progress(len(texts), total)
-    return texts
+            progress(min(done, total), total)
+    everyone = [batch for part in gather_objects(decoded, world) for batch in part]
+    return [text for _, texts in sorted(everyone, key=lambda batch: batch[0]) for text in texts]
 
 
 def _prompt_inputs(

@@ -35,12 +35,13 @@ from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_file, read_yaml_mapping, sha256_file, yaml_text
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.training.loop import EpochPosition, EpochRecord, StageProgress, StageRecord
+from pepler_cli.training.steps import is_sharded, whole
 
 CHECKPOINT_FORMAT = "pepler-checkpoint/2"
 STATE_PREFIX, STATE_SUFFIX = "state-", ".safetensors"
 PROGRESS_FILE = "checkpoint.yaml"
 # Options that may differ on resume: where the run goes, what to do with old outputs, and the hardware.
-FREE_OPTIONS = ("out", "overwrite", "resume", "device", "precision", "checkpoint_every")
+FREE_OPTIONS = ("out", "overwrite", "resume", "device", "precision", "checkpoint_every", "grad_accum", "fsdp")
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -74,20 +75,29 @@ def save_checkpoint(
     current: StageProgress,
     optimizer: torch.optim.Optimizer,
     seconds: float,
+    write: bool = True,
 ) -> None:
-    """Write the checkpoint after an epoch; ``current`` is the stage being trained (its optimizer given)."""
+    """Write the checkpoint; ``current`` is the stage being trained (its optimizer given).
+
+    Under torchrun every rank calls this and rank 0 alone writes (``write``): a sharded (FSDP) model's tensors
+    are gathered whole first, which takes every rank.
+    """
+    if not write and not is_sharded(model):
+        return
     tensors: dict[str, torch.Tensor] = {}
     for name, parameter in _parameters_in(model, groups_trained).items():
-        tensors[f"model/{name}"] = parameter
+        tensors[f"model/{name}"] = whole(parameter)
     # After an improving epoch the best weights are the current ones: saved once, not twice. Inside an epoch
     # the weights have moved on since.
     best_is_current = current.position is None and current.record.best_epoch == len(current.record.epochs)
     if not best_is_current:
         for index, tensor in enumerate(current.best_state or []):
-            tensors[f"best/{index}"] = tensor
+            tensors[f"best/{index}"] = whole(tensor)
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"optimizer/{index}/{key}"] = torch.as_tensor(value)
+            tensors[f"optimizer/{index}/{key}"] = whole(torch.as_tensor(value))
+    if not write:
+        return
     if current.position is not None:
         tensors["position/loss_sum"] = current.position.loss_sum
     tensors["rng/cpu"] = torch.get_rng_state()

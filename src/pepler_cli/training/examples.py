@@ -103,14 +103,19 @@ def iterate_batches(
     """Batches in a random order (when ``generator`` is given) or in order, each padded to its own longest;
     ``skip`` leaves out the first batches of that order (a resumed epoch)."""
     for rows in batch_rows(examples, batch_size, generator, by_length)[skip:]:
-        yield collate(
-            [examples.users[r] for r in rows],
-            [examples.items[r] for r in rows],
-            [examples.token_ids[r] for r in rows],
-            [examples.ratings[r] for r in rows],
-            pad_id,
-            [examples.prompt_ids[r] for r in rows] if examples.prompt_ids is not None else None,
-        )
+        yield collate_rows(examples, rows, pad_id)
+
+
+def collate_rows(examples: Examples, rows: Sequence[int], pad_id: int) -> Batch:
+    """The examples ``rows`` as one batch, padded to its own longest."""
+    return collate(
+        [examples.users[r] for r in rows],
+        [examples.items[r] for r in rows],
+        [examples.token_ids[r] for r in rows],
+        [examples.ratings[r] for r in rows],
+        pad_id,
+        [examples.prompt_ids[r] for r in rows] if examples.prompt_ids is not None else None,
+    )
 
 
 def batch_count(examples: Examples, batch_size: int) -> int:

@@ -3,6 +3,10 @@
 Between optimizer steps the loop may save a checkpoint (every N steps, or when a signal asks training to
 stop) and it watches for a non-finite loss; both only at step boundaries, so a checkpoint always holds the
 state after a whole step and a resumed epoch continues with the very next batch.
+
+Under torchrun every rank runs this loop on its share of each batch (``steps.py``); the ranks agree, through
+collectives at the same points, on the losses they report, the validation loss that decides early stopping
+and stage switches, a stop request and a non-finite loss, so every rank takes the same decisions.
 """
 
 from __future__ import annotations
@@ -16,8 +20,18 @@ from typing import Protocol
 
 import torch
 
+from pepler_cli.distributed import SINGLE, World, all_reduce_max, all_reduce_sum, shard
 from pepler_cli.modeling.base import Losses, PromptModel
-from pepler_cli.training.examples import Examples, batch_count, iterate_batches
+from pepler_cli.training.examples import Examples, batch_rows, collate_rows
+from pepler_cli.training.steps import (
+    agreed_stop,
+    fold_to_main,
+    is_sharded,
+    shaped_like,
+    sum_over_ranks,
+    train_step,
+    wrap,
+)
 from pepler_cli.training.strategies import Stage
 
 # Progress-bar numbers need a device-to-host copy; refreshing every few steps keeps the GPU busy.
@@ -36,6 +50,9 @@ class LoopOptions:
     bf16: bool
     pad_id: int
     bucket_by_length: bool = False
+    grad_accum: int = 1  # micro-batches per optimizer step on each rank
+    world: World = SINGLE
+    fsdp: bool = False  # shard the LM over the ranks in stages that tune it
 
 
 @dataclass
@@ -188,7 +205,13 @@ class _FiniteWatch:
         self.first = torch.where(newly, torch.full_like(self.first, step), self.first)
         self.flags = torch.where(newly, flags, self.flags)
 
-    def check(self, stage: str, epoch: int) -> None:
+    def check(self, stage: str, epoch: int, world: World = SINGLE) -> None:
+        if world.distributed:  # the first bad step of any rank, and which losses it had
+            never = torch.iinfo(torch.long).max
+            first_everywhere = torch.where(self.first < 0, torch.full_like(self.first, never), self.first)
+            self.first = -all_reduce_max(-first_everywhere, world)
+            self.flags = all_reduce_max(self.flags.to(torch.uint8), world).bool()
+            self.first = torch.where(self.first == never, torch.full_like(self.first, -1), self.first)
         first = int(self.first)
         if first >= 0:
             text_bad, rating_bad = self.flags.tolist()
@@ -216,6 +239,11 @@ def train_stage(
     run exactly as they would have run without the interruption. ``checkpointing`` says when to save.
     """
     checkpointing = checkpointing if checkpointing is not None else Checkpointing()
+    set_trainable(model, stage)
+    # Per stage: DDP registers this stage's trainable parameters; FSDP shards the LM when the stage tunes it
+    # (and replaces the parameters by sharded ones, hence the trainable list is taken afterwards).
+    shard_lm = options.fsdp and "lm" in stage.trains
+    module = wrap(model, options.world, options.device, shard_lm)
     trainable = set_trainable(model, stage)
     optimizer = make_optimizer(trainable, options.learning_rate)
     # Name only the groups this model has: a run without a rating head trains no "rating_head".
@@ -228,16 +256,31 @@ def train_stage(
         progress = resume
         if progress.best_state is None:
             progress.best_state = snapshot(trainable)
+        progress.best_state = [shaped_like(p, saved) for p, saved in zip(trainable, progress.best_state)]
         if optimizer_moments is not None:
+            moments = {
+                index: {key: shaped_like(trainable[index], value) for key, value in state.items()}
+                for index, state in optimizer_moments.items()
+            }
             groups_now = optimizer.state_dict()["param_groups"]
-            optimizer.load_state_dict({"state": optimizer_moments, "param_groups": groups_now})
+            optimizer.load_state_dict({"state": moments, "param_groups": groups_now})
     while not progress.record.stopped:
         run_epoch(
-            model, stage, train, valid, optimizer, options, reporter, progress, trainable, checkpointing
+            model,
+            module,
+            stage,
+            train,
+            valid,
+            optimizer,
+            options,
+            reporter,
+            progress,
+            trainable,
+            checkpointing,
         )
         if checkpointing.save is not None:
             checkpointing.save(progress, optimizer)
-        reason = checkpointing.stop_requested()
+        reason = agreed_stop(checkpointing.stop_requested(), options.world, options.device)
         if reason is not None:
             raise StopRequested(reason, stage.name, len(progress.record.epochs), 0)
     restore(trainable, progress.best_state or [])
@@ -246,6 +289,7 @@ def train_stage(
 
 def run_epoch(
     model: PromptModel,
+    module: torch.nn.Module,
     stage: Stage,
     train: Examples,
     valid: Examples,
@@ -263,8 +307,10 @@ def run_epoch(
     if progress.position is None or progress.position.epoch != epoch:
         progress.position = EpochPosition(epoch, 0, torch.zeros((), device=options.device), 0.0)
     started = time.perf_counter() - progress.position.seconds
-    train_loss = train_epoch(model, stage, train, optimizer, options, reporter, progress, checkpointing)
-    valid_scores = evaluate(model, valid, options)
+    train_loss = train_epoch(
+        model, module, stage, train, optimizer, options, reporter, progress, checkpointing
+    )
+    valid_scores = evaluate(model, valid, options, module)
     if not math.isfinite(valid_scores["loss"]):
         raise NonFiniteLoss("validation loss", stage.name, epoch, None)
     progress.position = None
@@ -297,6 +343,7 @@ def run_epoch(
 
 def train_epoch(
     model: PromptModel,
+    module: torch.nn.Module,
     stage: Stage,
     train: Examples,
     optimizer: torch.optim.Optimizer,
@@ -305,48 +352,58 @@ def train_epoch(
     progress: StageProgress,
     checkpointing: Checkpointing,
 ) -> float:
-    """The epoch ``progress.position`` stands in, from its next batch on; returns the mean training loss."""
+    """The epoch ``progress.position`` stands in, from its next batch on; returns the mean training loss.
+
+    ``position.loss_sum`` holds this rank's share of the epoch's summed batch losses: the sum over the ranks
+    is the epoch's (rank 0 holds all of it right after a checkpoint, see ``fold_to_main``).
+    """
     position = progress.position
     assert position is not None  # set by run_epoch
+    world = options.world
     model.train()
     generator = torch.Generator().manual_seed(options.seed * 1000 + position.epoch)
-    batches = batch_count(train, options.batch_size)
+    order = batch_rows(train, options.batch_size, generator, options.bucket_by_length)
+    batches = len(order)
     reporter.epoch_started(stage, position.epoch, batches)
     position.loss_sum = position.loss_sum.to(options.device)
     watch = _FiniteWatch(options.device)
     started = time.perf_counter() - position.seconds
     tokens_since_report = 0
-    for batch in iterate_batches(
-        train, options.batch_size, options.pad_id, generator, options.bucket_by_length, position.batches_done
-    ):
-        tokens_since_report += int(batch.token_mask.sum()) - batch.size  # counted on the host copy
-        batch = batch.to(options.device)
-        with autocast(options):
-            text, rating = objective_parts(model.losses(batch))
-            loss = text if rating is None else text + options.rating_weight * rating
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    for rows in order[position.batches_done :]:
+        tokens_since_report += sum(len(train.token_ids[row]) - 1 for row in rows)  # the whole batch's
+        step = train_step(
+            module, train, rows, world, options.grad_accum, options.rating_weight, options.pad_id,
+            options.device, lambda: autocast(options),
+        )  # fmt: skip
         optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         position.batches_done += 1
-        position.loss_sum += loss.detach()
-        watch.add(position.batches_done, text, rating)
+        position.loss_sum += step.loss
+        watch.add(position.batches_done, step.text, step.rating)
         done = position.batches_done
-        if done % REPORT_EVERY_STEPS == 0:
-            watch.check(stage.name, position.epoch)
-            reporter.step(done, float(position.loss_sum) / done, tokens_since_report)
+        reporting = done % REPORT_EVERY_STEPS == 0
+        if reporting:
+            watch.check(stage.name, position.epoch, world)
+            mean = float(sum_over_ranks(position.loss_sum, world)) / done
+            reporter.step(done, mean, tokens_since_report)
             tokens_since_report = 0
-        reason = checkpointing.stop_requested()
         due = checkpointing.every_steps > 0 and done % checkpointing.every_steps == 0
+        # Ranks agree on a stop only where they synchronise anyway: no extra wait at every step.
+        reason = checkpointing.stop_requested()
+        if world.distributed:
+            reason = agreed_stop(reason, world, options.device) if reporting or due else None
         if (due or reason is not None) and done < batches and checkpointing.save is not None:
-            watch.check(stage.name, position.epoch)  # never save weights a non-finite loss has touched
+            watch.check(stage.name, position.epoch, world)  # never save weights a non-finite loss has touched
             position.seconds = time.perf_counter() - started
+            fold_to_main(position.loss_sum, world)
             checkpointing.save(progress, optimizer)
         if reason is not None and done < batches:
             raise StopRequested(reason, stage.name, position.epoch, done)
-    watch.check(stage.name, position.epoch)
+    watch.check(stage.name, position.epoch, world)
     done = max(position.batches_done, 1)
-    reporter.step(position.batches_done, float(position.loss_sum) / done, tokens_since_report)
-    return float(position.loss_sum) / done
+    mean = float(sum_over_ranks(position.loss_sum, world)) / done
+    reporter.step(position.batches_done, mean, tokens_since_report)
+    return mean
 
 
 def train_one_epoch(
@@ -362,25 +419,44 @@ def train_one_epoch(
     position = EpochPosition(epoch, 0, torch.zeros((), device=options.device), 0.0)
     progress = StageProgress(StageRecord(stage.name, list(stage.trains)), 0, None, position)
     reporter = reporter if reporter is not None else SilentReporter()
-    return train_epoch(model, stage, train, optimizer, options, reporter, progress, Checkpointing())
+    module = wrap(model, options.world, options.device)
+    return train_epoch(model, module, stage, train, optimizer, options, reporter, progress, Checkpointing())
 
 
 @torch.no_grad()
-def evaluate(model: PromptModel, examples: Examples, options: LoopOptions) -> dict[str, float]:
-    """Token-weighted text loss, mean squared rating error and their λ-weighted total."""
+def evaluate(
+    model: PromptModel, examples: Examples, options: LoopOptions, module: torch.nn.Module | None = None
+) -> dict[str, float]:
+    """Token-weighted text loss, mean squared rating error and their λ-weighted total (over every rank's
+    share of the batches: the same numbers on every rank).
+
+    ``module`` (the stage's wrapped losses) is called when the LM is sharded: FSDP gathers the weights in its
+    forward, and every rank then makes the same number of calls (a rank short of batches repeats one, unused).
+    """
     model.eval()
     nll = torch.zeros((), device=options.device)
     squared = torch.zeros((), device=options.device)
     tokens = ratings = 0
-    for batch in iterate_batches(examples, options.batch_size, options.pad_id):
-        batch = batch.to(options.device)
+    batches = batch_rows(examples, options.batch_size, None, False)
+    mine = shard(batches, options.world)
+    sharded = module is not None and is_sharded(model)
+    calls = -(-len(batches) // options.world.size) if sharded else len(mine)
+    for index in range(calls):
+        rows = mine[index] if index < len(mine) else batches[0]
+        batch = collate_rows(examples, rows, options.pad_id).to(options.device)
         with autocast(options):
-            losses = model.losses(batch)
+            losses = module(batch) if sharded and module is not None else model.losses(batch)
+        if index >= len(mine):
+            continue
         nll += losses.text_nll_sum.float()
         tokens += losses.text_tokens
         if losses.rating_se_sum is not None:
             squared += losses.rating_se_sum.float()
             ratings += losses.ratings
+    if options.world.distributed:
+        counts = torch.tensor([tokens, ratings], dtype=torch.float64, device=options.device)
+        all_reduce_sum(nll, options.world), all_reduce_sum(squared, options.world)
+        tokens, ratings = (int(n) for n in all_reduce_sum(counts, options.world).tolist())
     text_loss = float(nll) / max(tokens, 1)
     scores = {"text_loss": text_loss, "loss": text_loss}
     if ratings:

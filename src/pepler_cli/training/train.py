@@ -24,7 +24,8 @@ import pepler_cli
 from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.data.feature_prompts import FeatureIndex
 from pepler_cli.data.prepared import PreparedDataset, load_prepared
-from pepler_cli.devices import resolve_device, use_bf16
+from pepler_cli.devices import use_bf16
+from pepler_cli.distributed import World, barrier, current_world, process_group, rank_device
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_directory, ensure_new_output, output_lock
 from pepler_cli.modeling.base import PromptModel
@@ -63,6 +64,7 @@ from pepler_cli.training.loop import (
     StopRequested,
     train_stage,
 )
+from pepler_cli.training.steps import is_sharded, whole
 from pepler_cli.training.strategies import Stage, stages_of, uses_lora
 from pepler_cli.training.token_cache import explanation_token_ids
 
@@ -81,11 +83,29 @@ def train(
     # Checked before hours of training, not after: never lose a finished run.
     ensure_new_output(config.out, config.overwrite)
     command = command if command is not None else shlex.join(["pepler", *sys.argv[1:]])
-    with output_lock(config.out):
-        return _train_locked(config, command, reporter)
+    # Under torchrun every rank trains; rank 0 alone locks and writes the output, checkpoints and progress.
+    checkpoint = checkpoint_dir(config.out)
+    had_checkpoint = checkpoint.exists()
+    with process_group(config.device) as world:
+        try:
+            with output_lock(config.out) if world.is_main else contextlib.nullcontext():
+                manifest = _train_locked(config, command, reporter if world.is_main else None, world)
+        except PeplerError as error:
+            if had_checkpoint or not is_checkpoint(checkpoint) or str(checkpoint) in error.message:
+                raise
+            # Training got somewhere before failing (a full disk as the run was written, say): keep it usable.
+            raise PeplerError(
+                f"{error.message}; the training done so far is kept in {checkpoint}: run the same command "
+                "with --resume to continue",
+                error.exit_code,
+            ) from None
+        barrier(world)  # every rank returns once the run is written
+    return manifest
 
 
-def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) -> dict[str, Any]:
+def _train_locked(
+    config: TrainConfig, command: str, reporter: Reporter | None, world: World
+) -> dict[str, Any]:
     reporter = reporter if reporter is not None else SilentReporter()
     started = time.perf_counter()
     dataset = load_prepared(config.data)
@@ -93,7 +113,7 @@ def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) 
     split_check = _check_split(config, dataset)
     backbone = get_backbone(config.backbone)
     head_plugin = get_rating_head(config.rating_head) if config.rating_head else None  # named before loading
-    device = resolve_device(config.device)
+    device = rank_device(world, config.device)
     bf16 = use_bf16(config.precision, device)
 
     torch.manual_seed(config.seed)
@@ -105,6 +125,8 @@ def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) 
     if resumed is not None:
         restore_model(model, resumed.model_state)
         restore_rng(resumed.rng)
+        if resumed.current.position is not None and not world.is_main:
+            resumed.current.position.loss_sum.zero_()  # the saved sum is the whole job's: rank 0 carries it
     model = model.to(device)
 
     source = str(Path(config.data) / "records.jsonl")
@@ -128,6 +150,9 @@ def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) 
         bf16=bf16,
         pad_id=special_tokens(tokenizer).pad,
         bucket_by_length=config.bucket_by_length,
+        grad_accum=config.grad_accum,
+        world=world,
+        fsdp=config.fsdp and world.distributed,
     )
     stages = stages_of(config.strategy)
     with stop_on_signals() as stop_requested:
@@ -153,6 +178,8 @@ def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) 
                 f"{bad}: training stopped and no run was written; {kept}; try a lower --learning-rate or "
                 "--precision fp32"
             ) from None
+    if is_sharded(model):  # FSDP: every rank gathers the whole model, which rank 0 then writes
+        model = _whole_model(model, config, backbone, head_plugin, entities)
     # A backbone trained from scratch cannot be referenced by name: its weights are stored like tuned ones.
     backbone_tuned = config.from_scratch or any("lm" in s.trains for s in stages)
     if resumed is not None:
@@ -174,10 +201,27 @@ def _train_locked(config: TrainConfig, command: str, reporter: Reporter | None) 
     manifest["dataset"].update(split_check)
     if lora is not None:
         manifest["lora"] = lora.as_dict()
+    manifest["distributed"] = _layout(config, world, device)
+    if not world.is_main:
+        return manifest
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
         manifest = write_run_files(directory, model, tokenizer, entities, backbone, backbone_tuned, manifest)
     remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
     return manifest
+
+
+def _layout(config: TrainConfig, world: World, device: torch.device) -> dict[str, Any]:
+    """How each optimizer step's global batch of ``batch_size`` examples was spread: over ranks, then
+    micro-batches (gradient accumulation)."""
+    per_rank = -(-config.batch_size // world.size)
+    return {
+        "world_size": world.size,
+        "per_rank_batch": per_rank,
+        "grad_accum": config.grad_accum,
+        "micro_batch": -(-per_rank // config.grad_accum),
+        "backend": ("nccl" if device.type == "cuda" else "gloo") if world.distributed else None,
+        "fsdp": config.fsdp and world.distributed,
+    }
 
 
 def _training_parts(config: TrainConfig, dataset: PreparedDataset) -> tuple[list[int], list[int]]:
@@ -217,6 +261,20 @@ def _build(
         targets = tuple(config.lora_targets) if config.lora_targets else None
         lora = add_lora(lm, LoraSettings(config.lora_rank, config.lora_alpha, config.lora_dropout, targets))
     return build_model(config.prompt, lm, entities, head), lora
+
+
+def _whole_model(
+    sharded: PromptModel,
+    config: TrainConfig,
+    backbone: Backbone,
+    head_plugin: RatingHead | None,
+    entities: EntityIndex,
+) -> PromptModel:
+    """An unsharded copy of an FSDP-trained model (a collective: every rank gathers every tensor, in order)."""
+    state = {name: whole(tensor).detach().cpu() for name, tensor in sharded.state_dict().items()}
+    model, _ = _build(config, backbone, head_plugin, entities)
+    model.load_state_dict(state)
+    return model  # on the host: rank 0 writes it from there
 
 
 def _resume_command(command: str) -> str:
@@ -311,10 +369,20 @@ def _save_checkpoint(
     progress: StageProgress,
     optimizer: torch.optim.Optimizer,
 ) -> None:
+    main = current_world().is_main  # rank 0 writes; the others help gather a sharded model
     seconds = time.perf_counter() - started
     try:
         save_checkpoint(
-            checkpoint, config, fingerprint, model, groups_trained, finished, progress, optimizer, seconds
+            checkpoint,
+            config,
+            fingerprint,
+            model,
+            groups_trained,
+            finished,
+            progress,
+            optimizer,
+            seconds,
+            main,
         )
     except OSError as error:  # a full disk, say: the last complete checkpoint is still there, if any
         if not is_checkpoint(checkpoint):
