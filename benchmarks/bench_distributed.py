@@ -30,7 +30,14 @@ def train_once(data: Path, ranks: int, device: str, backbone: str, quick: bool) 
     """One ``torchrun`` training epoch on ``ranks`` processes; its throughput and wall time."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "run"
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks)]
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(ranks),
+        ]
         options = [
             "--data", str(data), "--out", str(out), "--backbone", backbone, "--strategy", "joint",
             "--epochs", "1", "--batch-size", "128", "--device", device, "--seed", "1111",
@@ -61,13 +68,17 @@ def scaling(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     base = next((r for r in rows if r["ranks"] == 1), None)
     for row in rows:
         if base is not None:
-            row["scaling_efficiency"] = round(row["tokens_per_second_per_rank"] / base["tokens_per_second"], 3)
+            row["scaling_efficiency"] = round(
+                row["tokens_per_second_per_rank"] / base["tokens_per_second"], 3
+            )
     return rows
 
 
 def main() -> int:
     p = bl.parser(__doc__ or "")
-    p.add_argument("--gpus", default=None, help="comma-separated rank counts on CUDA (default: 1, 2, 4, … up to all)")
+    p.add_argument(
+        "--gpus", default=None, help="comma-separated rank counts on CUDA (default: 1, 2, 4, … up to all)"
+    )
     p.add_argument("--cpu-ranks", default=None, help="comma-separated rank counts for a CPU (gloo) run")
     p.add_argument("--backbone", default="gpt2", help="backbone plugin (default gpt2, the paper's small)")
     args = p.parse_args()
@@ -75,7 +86,9 @@ def main() -> int:
     result: dict[str, Any] = {"machine": bl.machine_info(), "backbone": args.backbone}
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
-        wanted = [int(n) for n in args.gpus.split(",")] if args.gpus else [n for n in (1, 2, 4, 8) if n <= count]
+        wanted = (
+            [int(n) for n in args.gpus.split(",")] if args.gpus else [n for n in (1, 2, 4, 8) if n <= count]
+        )
         data = bl.prepared_amazon()
         result["cuda"] = scaling([train_once(data, n, "cuda", args.backbone, args.quick) for n in wanted])
         result["gpu"] = torch.cuda.get_device_name(0)

@@ -149,6 +149,7 @@ class TrainConfig(BaseModel):
     checkpoint_every: int | None = Field(None, ge=1)  # optimizer steps; None: at the end of each epoch only
     grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step (on each rank)
     fsdp: bool = False  # under torchrun, shard the backbone over the ranks in stages that tune it fully
+    logger: Literal["auto", "tensorboard", "csv", "none"] = "auto"  # scalars; auto: TensorBoard if installed
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:

@@ -12,9 +12,11 @@ from pepler_cli.cli.compare import compare_command
 from pepler_cli.cli.export import export_command
 from pepler_cli.cli.export_data import export_data_command
 from pepler_cli.cli.generate import generate_command
+from pepler_cli.cli.plot import plot_app
 from pepler_cli.cli.plugins import plugins_command
 from pepler_cli.cli.prepare import prepare_command
 from pepler_cli.cli.score import score_command
+from pepler_cli.cli.sweep import sweep_command
 from pepler_cli.cli.train import train_command
 
 app = typer.Typer(
@@ -49,11 +51,13 @@ for name, command in (
     ("generate", generate_command),
     ("score", score_command),
     ("compare", compare_command),
+    ("sweep", sweep_command),
     ("export", export_command),
     ("export-data", export_data_command),
     ("plugins", plugins_command),
 ):
     app.command(name)(command)
+app.add_typer(plot_app, name="plot")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ class OutputFormat(str, Enum):
     markdown = "markdown"
     csv = "csv"
     json = "json"
+    latex = "latex"
 
 
 @report_errors
@@ -48,7 +49,7 @@ def compare_command(
             "--format",
             help="table: a table on stdout with the best values in bold green; markdown: best values in "
             "**bold**; csv: numbers rounded as in the paper, empty cells for missing metrics; json: a list "
-            "of rows with every metric unrounded and the metrics each row is best at.",
+            "of rows with every metric unrounded and the metrics each row is best at; latex: a booktabs table.",
             case_sensitive=False,
         ),
     ] = OutputFormat.table,
@@ -59,6 +60,26 @@ def compare_command(
             help="Also show USN, ROUGE-1/2 precision and recall and ROUGE-L, not only the paper's columns.",
         ),
     ] = False,
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group-by",
+            metavar="KEY",
+            help="Fold runs that differ only in this training option (repeatable; e.g. split, seed) into one "
+            "row of mean ± standard deviation.",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            metavar="RUN",
+            help="With --group-by: mark each mean by Student's t-test against the group of this run (paired "
+            "over the grouped values when they match, else Welch's): ** p < 0.01, * p < 0.05.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare runs side by side with the paper's metrics, best value of each column marked.
 
@@ -66,28 +87,13 @@ def compare_command(
     R2-F (the paper's order) and RMSE, MAE when a row has them. Lower is better for DIV, RMSE and MAE,
     higher for the rest; ties are all marked; a missing value shows as '-'.
     """
-    import json
+    from pepler_cli.evaluation.compare import render_comparison
 
-    from pepler_cli.evaluation.comparison import (
-        load_rows,
-        metric_columns,
-        render_csv,
-        render_markdown,
-        rich_table,
-        to_json,
-    )
-
-    rows = load_rows(paths, key)
-    if output_format is OutputFormat.json:
-        typer.echo(json.dumps(to_json(rows), indent=2, ensure_ascii=False))
-        return
-    columns = metric_columns(rows, all_metrics)
-    if output_format is OutputFormat.markdown:
-        typer.echo(render_markdown(rows, columns), nl=False)
-    elif output_format is OutputFormat.csv:
-        typer.echo(render_csv(rows, columns), nl=False)
+    rendered = render_comparison(paths, output_format.value, key, all_metrics, group_by or (), baseline)
+    if isinstance(rendered, str):
+        typer.echo(rendered, nl=False)
     else:
-        _print_table(rich_table(rows, columns))
+        _print_table(rendered)
 
 
 def _print_table(table: Table) -> None:

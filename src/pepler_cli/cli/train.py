@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 from pathlib import Path
 
 import typer
@@ -87,6 +86,12 @@ def train_command(
         help="Split each batch into K micro-batches (per rank) whose gradients add up: the paper's batch of "
         "128 on a small GPU, same result.",
         default=1,
+    ),
+    logger: str | None = flag(
+        "--logger",
+        help="Training scalars (losses, perplexity, throughput) for TensorBoard or a CSV file, in the run's logs/ "
+        "(<out>.logs while training); auto: tensorboard when installed, else csv; none.",
+        default="auto",
     ),
     fsdp: bool = typer.Option(
         False,

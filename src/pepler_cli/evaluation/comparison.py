@@ -7,7 +7,8 @@ Columns: the run's name, prompt, strategy, rating head and backbone, then the me
 metric column is marked: lowest for DIV, RMSE and MAE, highest for the rest, every row that ties, values
 compared as printed (rounded like the paper), rows without the metric left out.
 
-Renderers: a rich table, markdown, CSV and JSON.
+Renderers: a rich table, markdown, CSV, JSON and LaTeX (booktabs). With ``--group-by`` the rows are folded
+into mean ± std first (``grouping.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Row:
     source: str  # the run directory or scores file it was read from
     kind: str  # "run" or "scores"
     scores: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the run's options (what --group-by compares)
 
     def descriptive(self, column: str) -> str:
         return str(getattr(self, column))
@@ -126,6 +128,7 @@ def _run_rows(run: Path, key: str | None) -> list[Row]:
                 source=str(run),
                 kind="run",
                 scores=_metrics(entry, manifest_path, f"scores.{entry_key}"),
+                config=config,
             )
         )
     return rows
@@ -152,12 +155,14 @@ def _scores_file_row(path: Path) -> Row:
     else:
         name = _stem(path)
         descriptive = dict.fromkeys(("prompt", "strategy", "head", "backbone"), UNKNOWN)
+    config = {k: v for k, v in run.items() if k not in ("path", "name")} if isinstance(run, dict) else {}
     return Row(
         name=str(name),
         key=str(key) if key not in (None, "") else None,
         source=str(path),
         kind="scores",
         scores=_metrics(scores, path, "scores"),
+        config=config,
         **descriptive,
     )
 
@@ -334,3 +339,33 @@ def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Table:
             cells.append(Text(text, style="bold green" if metric.key in marks else ""))
         table.add_row(*cells)
     return table
+
+
+_LATEX_SPECIAL = {c: f"\\{c}" for c in "&%$#_{}"} | {
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "\\": r"\textbackslash{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def render_latex(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
+    """A booktabs table a paper can \\input (needs \\usepackage{booktabs}); best values in bold."""
+    with_key = show_key_column(rows)
+    header = _header(rows, columns)
+    lines = [
+        "\\begin{tabular}{" + "l" * (len(header) - len(columns)) + "r" * len(columns) + "}",
+        "\\toprule",
+        " & ".join(latex_escape(h) for h in header) + " \\\\",
+        "\\midrule",
+    ]
+    for row, marks in zip(rows, best_marks(rows, columns)):
+        cells = [latex_escape(c) for c in _descriptive_cells(row, with_key)]
+        for metric in columns:
+            text = metric.format(row.scores.get(metric.key))
+            cells.append(f"\\textbf{{{text}}}" if metric.key in marks else text)
+        lines.append(" & ".join(cells) + " \\\\")
+    return "\n".join([*lines, "\\bottomrule", "\\end{tabular}"]) + "\n"

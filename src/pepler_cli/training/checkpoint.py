@@ -41,7 +41,17 @@ CHECKPOINT_FORMAT = "pepler-checkpoint/2"
 STATE_PREFIX, STATE_SUFFIX = "state-", ".safetensors"
 PROGRESS_FILE = "checkpoint.yaml"
 # Options that may differ on resume: where the run goes, what to do with old outputs, and the hardware.
-FREE_OPTIONS = ("out", "overwrite", "resume", "device", "precision", "checkpoint_every", "grad_accum", "fsdp")
+FREE_OPTIONS = (
+    "out",
+    "overwrite",
+    "resume",
+    "device",
+    "precision",
+    "checkpoint_every",
+    "grad_accum",
+    "fsdp",
+    "logger",
+)
 
 
 def checkpoint_dir(out: Path) -> Path:

@@ -7,6 +7,7 @@ import functools
 import platform
 import random
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -64,6 +65,7 @@ from pepler_cli.training.loop import (
     StopRequested,
     train_stage,
 )
+from pepler_cli.training.scalars import LoggingReporter, ScalarSink, logs_dir, move_logs, open_sink
 from pepler_cli.training.steps import is_sharded, whole
 from pepler_cli.training.strategies import Stage, stages_of, uses_lora
 from pepler_cli.training.token_cache import explanation_token_ids
@@ -91,6 +93,7 @@ def train(
             with output_lock(config.out) if world.is_main else contextlib.nullcontext():
                 manifest = _train_locked(config, command, reporter if world.is_main else None, world)
         except PeplerError as error:
+            _drop_logs_without_checkpoint(config, world)
             if had_checkpoint or not is_checkpoint(checkpoint) or str(checkpoint) in error.message:
                 raise
             # Training got somewhere before failing (a full disk as the run was written, say): keep it usable.
@@ -99,6 +102,9 @@ def train(
                 "with --resume to continue",
                 error.exit_code,
             ) from None
+        except BaseException:
+            _drop_logs_without_checkpoint(config, world)
+            raise
         barrier(world)  # every rank returns once the run is written
     return manifest
 
@@ -155,7 +161,11 @@ def _train_locked(
         fsdp=config.fsdp and world.distributed,
     )
     stages = stages_of(config.strategy)
-    with stop_on_signals() as stop_requested:
+    sink = _scalar_sink(config, world, resumed)
+    if sink is not None:
+        done = [*(resumed.finished if resumed else []), *([resumed.current.record] if resumed else [])]
+        reporter = LoggingReporter(reporter, sink, epochs_before=sum(len(r.epochs) for r in done))
+    with stop_on_signals() as stop_requested, contextlib.closing(sink) if sink else contextlib.nullcontext():
         try:
             records = _train_stages(
                 config, dataset, model, stages, train, valid, options, reporter, checkpoint, resumed,
@@ -205,9 +215,26 @@ def _train_locked(
     if not world.is_main:
         return manifest
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
+        move_logs(config.out, directory)
         manifest = write_run_files(directory, model, tokenizer, entities, backbone, backbone_tuned, manifest)
     remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
+    shutil.rmtree(logs_dir(config.out), ignore_errors=True)
     return manifest
+
+
+def _drop_logs_without_checkpoint(config: TrainConfig, world: World) -> None:
+    # A failed training leaves its log only beside a checkpoint that a resume would continue.
+    if world.is_main and not is_checkpoint(checkpoint_dir(config.out)):
+        shutil.rmtree(logs_dir(config.out), ignore_errors=True)
+
+
+def _scalar_sink(config: TrainConfig, world: World, resumed: Resumed | None) -> ScalarSink | None:
+    """Rank 0's scalar log (``--logger``); a run that starts afresh starts a fresh log."""
+    if not world.is_main:
+        return None
+    if resumed is None:
+        shutil.rmtree(logs_dir(config.out), ignore_errors=True)
+    return open_sink(config.logger, logs_dir(config.out))
 
 
 def _layout(config: TrainConfig, world: World, device: torch.device) -> dict[str, Any]:
