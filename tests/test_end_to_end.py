@@ -23,6 +23,7 @@ EXPECTED_RUN_FILES = {
     "items.txt",
     "tokenizer/tokenizer.json",
     "tokenizer/tokenizer_config.json",
+    "logs/scalars.csv",  # --logger csv: the training scalars, part of the run
 }
 
 
@@ -38,7 +39,7 @@ def pipeline(tmp_path_factory):
     assert prepared.exit_code == 0, prepared.output
     trained = invoke(
         "train", "--data", data, "--out", run, "--backbone", "gpt2-tiny", "--epochs", "2",
-        "--batch-size", "16", "--seed", "3", "--device", "cpu",
+        "--batch-size", "16", "--seed", "3", "--device", "cpu", "--logger", "csv",
     )
     assert trained.exit_code == 0, trained.output
     generated = invoke("generate", run, "--out", preds, "--device", "cpu")
@@ -128,7 +129,7 @@ def test_training_is_repeatable_with_a_seed(pipeline, tmp_path):
 def test_prompt_only_run_references_the_frozen_backbone(tmp_path, pipeline):
     _, data, _, _ = pipeline
     out = tmp_path / "prompt-only"
-    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--strategy", "prompt-only",
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--logger", "csv", "--strategy", "prompt-only",
                     "--epochs", "1", "--batch-size", "32", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert files_under(out) == EXPECTED_RUN_FILES - {"backbone.safetensors", "backbone_config.json"}
@@ -140,7 +141,7 @@ def test_prompt_only_run_references_the_frozen_backbone(tmp_path, pipeline):
 def test_discrete_prompt_run_end_to_end(tmp_path, pipeline):
     _, data, _, _ = pipeline
     out, preds = tmp_path / "pepler-d", tmp_path / "d.jsonl"
-    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--prompt", "discrete",
+    result = invoke("train", "--data", data, "--out", out, "--backbone", "gpt2-tiny", "--logger", "csv", "--prompt", "discrete",
                     "--epochs", "1", "--batch-size", "32", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert files_under(out) == EXPECTED_RUN_FILES - {"prompt.safetensors"}

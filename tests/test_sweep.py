@@ -87,3 +87,12 @@ def test_the_papers_sweeps_are_valid(monkeypatch):
         for path in sorted((repo / "examples" / "sweeps").glob("*.yaml"))
     }
     assert sizes == {"fig6-learning-rate": 15, "fig7-rating-weight": 18, "fig9-model-size": 6, "table5": 15}
+
+
+def test_jobs_beyond_the_cuda_devices_is_refused(nete_tiny_data, tmp_path):
+    import torch
+
+    jobs = max(2, torch.cuda.device_count() + 1)
+    result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, nete_tiny_data)), "--jobs", str(jobs)])
+    assert result.exit_code == 2 and f"--jobs {jobs}: runs cells on separate CUDA devices" in result.output
+    assert not (tmp_path / "sweep" / "runs").exists()

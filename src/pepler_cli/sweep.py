@@ -261,11 +261,16 @@ def _run_in_process(sweep: Sweep, cell: Cell, free: queue.Queue[str]) -> None:
         raise PeplerError(f"cell {cell.name}: {lines[-1] if lines else f'exit {done.returncode}'}")
 
 
+def scored_runs(sweep: Sweep) -> list[Path]:
+    """The run directories of the cells scored so far, in the grid's order."""
+    return [sweep.run_dir(c) for c in sweep.cells() if _scored(sweep, c)]
+
+
 def write_comparison(sweep: Sweep) -> Path:
     """``comparison.md`` and ``comparison.json`` of every scored cell, folded by the sweep's group-by."""
     from pepler_cli.evaluation.compare import render_comparison
 
-    runs = [sweep.run_dir(c) for c in sweep.cells() if _scored(sweep, c)]
+    runs = scored_runs(sweep)
     if not runs:
         raise PeplerError(f"{sweep.out}: no cell of the sweep is scored yet")
     baseline_cell = _baseline_cell(sweep) if sweep.baseline is not None else None

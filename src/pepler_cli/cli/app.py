@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from pepler_cli.cli.attention import attention_command
 from pepler_cli.cli.compare import compare_command
 from pepler_cli.cli.export import export_command
 from pepler_cli.cli.export_data import export_data_command
@@ -15,6 +16,7 @@ from pepler_cli.cli.generate import generate_command
 from pepler_cli.cli.plot import plot_app
 from pepler_cli.cli.plugins import plugins_command
 from pepler_cli.cli.prepare import prepare_command
+from pepler_cli.cli.report import report_command
 from pepler_cli.cli.score import score_command
 from pepler_cli.cli.sweep import sweep_command
 from pepler_cli.cli.train import train_command
@@ -52,6 +54,8 @@ for name, command in (
     ("score", score_command),
     ("compare", compare_command),
     ("sweep", sweep_command),
+    ("attention", attention_command),
+    ("report", report_command),
     ("export", export_command),
     ("export-data", export_data_command),
     ("plugins", plugins_command),

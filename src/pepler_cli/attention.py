@@ -1,0 +1,110 @@
+"""``pepler attention RUN --user U --item I``: the last layer's attention over the prompt and the words (Fig. 8).
+
+The run writes its explanation for the pair (greedy, up to 20 tokens); the sequence ``[u, i, <bos>, words]``
+then goes through the LM once more with attention weights returned, and the last layer's weights, averaged
+over its heads, are drawn as a heatmap: one row per generated word (the query), one column per position it
+may attend to. ``before`` draws the same for the model before training: the backbone as its plugin loads it
+and the prompt vectors as training starts (drawn from the run's seed), so a user sees whether training fused
+the IDs into the model (the paper's Fig. 8: the words attend to the trained user and item vectors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.files import atomic_file
+from pepler_cli.generation.greedy import greedy_decode
+from pepler_cli.modeling.batch import PromptInputs
+from pepler_cli.modeling.continuous import PROMPT_INIT_RANGE, ContinuousPromptModel
+from pepler_cli.modeling.special_tokens import special_tokens
+from pepler_cli.paper import MAX_EXPLANATION_TOKENS
+from pepler_cli.plots import FORMATS
+from pepler_cli.plugins import get_backbone, load_backbone_model
+from pepler_cli.run_model import LoadedRun, load_run
+
+
+def attention_map(
+    run: Path, user: str, item: str, out: Path, before: bool = False, trust_remote_code: bool = False
+) -> dict[str, Any]:
+    """Draw the heatmap to ``out`` (PNG or SVG); returns its title, the tokens and the weights drawn."""
+    kind = FORMATS.get(Path(out).suffix.lower())
+    if kind is None:
+        raise UsageError(f"--out {out}: the figure's name must end in .png or .svg")
+    loaded = load_run(run, torch.device("cpu"), trust_remote_code)
+    model = loaded.model
+    if not isinstance(model, ContinuousPromptModel):
+        raise PeplerError(f"{run}: attention maps show the continuous prompt's user and item vectors; this run's "
+                          "prompt is discrete")  # fmt: skip
+    inputs = PromptInputs(
+        torch.tensor([loaded.entities.user_row(user, f"--user {user}")]),
+        torch.tensor([loaded.entities.item_row(item, f"--item {item}")]),
+    )
+    if before:
+        _untrained(loaded, model, trust_remote_code)
+    special = special_tokens(loaded.tokenizer)
+    with torch.no_grad():
+        words = greedy_decode(model, inputs, special.bos, special.eos, MAX_EXPLANATION_TOKENS)[0].tolist()
+        words = words[: words.index(special.eos)] if special.eos in words else words
+        weights = _last_layer(model, inputs, [special.bos, *words])
+    tokens = ["<user>", "<item>", "<bos>", *(loaded.tokenizer.batch_decode([[w] for w in words]))]
+    rows = weights[3:] if len(words) else weights[2:]  # the generated words (or <bos> when none)
+    title = f"{loaded.manifest.get('name', Path(run).name)}: last-layer attention, user {user}, item {item}"
+    title += " (before training)" if before else ""
+    _draw(rows, tokens, tokens[3:] or ["<bos>"], title, out, kind)
+    prompt_share = float(sum(sum(row[:2]) for row in rows) / max(len(rows), 1))
+    return {"title": title, "tokens": tokens, "weights": rows, "prompt_share": prompt_share, "out": str(out)}
+
+
+def _untrained(loaded: LoadedRun, model: ContinuousPromptModel, trust_remote_code: bool) -> None:
+    """The model as training started: the plugin's backbone and the prompt drawn from the run's seed."""
+    config = loaded.manifest["config"]
+    backbone = get_backbone(config["backbone"])
+    model.lm = load_backbone_model(backbone, config.get("backbone_path"), trust_remote_code).eval()
+    generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
+    with torch.no_grad():
+        for table in (model.user_embeddings.weight, model.item_embeddings.weight):
+            table.uniform_(-PROMPT_INIT_RANGE, PROMPT_INIT_RANGE, generator=generator)
+
+
+def _last_layer(model: ContinuousPromptModel, inputs: PromptInputs, ids: list[int]) -> list[list[float]]:
+    """The last layer's attention weights over ``[u, i, ids…]``, averaged over heads: (positions, positions)."""
+    lm = model.lm
+    previous = getattr(lm.config, "_attn_implementation", None)
+    lm.set_attn_implementation("eager")  # fused attention kernels do not return their weights
+    try:
+        words = lm.get_input_embeddings()(torch.tensor([ids]))
+        embeds = torch.cat([model.prefix_embeddings(inputs.users, inputs.items), words], dim=1)
+        output = lm.base_model(inputs_embeds=embeds, output_attentions=True)
+    finally:
+        if previous is not None:
+            lm.set_attn_implementation(previous)
+    return output.attentions[-1][0].float().mean(dim=0).tolist()
+
+
+def _draw(
+    rows: list[list[float]], columns: list[str], labels: list[str], title: str, out: Path, kind: str
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(max(5, 0.45 * len(columns)), max(3, 0.35 * len(rows) + 1.5)))
+    image = axes.imshow(rows, cmap="viridis", aspect="auto", vmin=0.0)
+    axes.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize="small")
+    axes.set_yticks(range(len(labels)), labels, fontsize="small")
+    axes.set(xlabel="attended position", ylabel="generated word", title=title)
+    figure.colorbar(image, ax=axes, fraction=0.04)
+    with atomic_file(out, "wb") as handle:
+        figure.savefig(
+            handle,
+            format=kind,
+            dpi=120,
+            bbox_inches="tight",
+            metadata={"Date": None} if kind == "svg" else {},
+        )
+    plt.close(figure)

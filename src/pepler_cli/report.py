@@ -1,0 +1,235 @@
+"""``pepler report RUNS_OR_SWEEP --out report.html``: one self-contained HTML page to look at.
+
+It holds the comparison table (folded by ``--group-by``, or by the sweep's own group-by), the figures (each
+run's training curves, a bar chart of the comparison) as inline SVG, the dataset's statistics (the paper's
+Table 4 columns) and a sample of generated explanations beside their references with the feature
+highlighted (as the paper's Table 6). No script, no network, no external file: it opens anywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.evaluation.catalogue import PAPER_METRICS, RATING_METRICS
+from pepler_cli.evaluation.comparison import Row, load_rows
+from pepler_cli.files import atomic_write_text, read_yaml_mapping
+from pepler_cli.runs import MANIFEST
+
+MAX_CURVES = 6  # training-curve figures: the first runs only, the page stays readable
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+mark { background: #ffe27a; }
+figure { display: inline-block; margin: 1em; }
+figure svg { max-width: 38em; height: auto; }
+.note { color: #666; font-size: 0.85em; }
+"""
+
+
+def write_report(
+    paths: Sequence[Path], out: Path, group_by: Sequence[str] = (), samples: int = 10, key: str | None = None
+) -> dict[str, Any]:
+    """Write the report; returns what it holds (title, rows, figures, samples) for the caller to check."""
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out {out}: the report's name must end in .html")
+    runs, sweep_group_by, title = _inputs(paths)
+    group_by = list(group_by) or sweep_group_by
+    rows = load_rows(runs, key)
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        _comparison_section(runs, rows, group_by, key),
+        _figures_section(rows, group_by),
+        _dataset_section(rows),
+        _samples_section(rows, samples),
+    ]
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(sections)
+        + "\n</body>\n</html>\n"
+    )
+    atomic_write_text(out, page)
+    return {
+        "title": title,
+        "rows": [row.name for row in rows],
+        "out": str(out),
+        "figures": page.count("<svg"),
+    }
+
+
+def _inputs(paths: Sequence[Path]) -> tuple[list[Path], list[str], str]:
+    """Run directories and scores files to report on, the sweep's group-by, and a title."""
+    if len(paths) == 1 and Path(paths[0]).is_file() and Path(paths[0]).suffix in (".yaml", ".yml"):
+        document = read_yaml_mapping(Path(paths[0]), "sweep file")
+        if "grid" in document:  # a sweep file: its scored cells
+            from pepler_cli.sweep import read_sweep, scored_runs
+
+            sweep = read_sweep(Path(paths[0]))
+            return scored_runs(sweep), sweep.group_by, f"pepler report: sweep {sweep.name}"
+    expanded: list[Path] = []
+    for path in map(Path, paths):
+        cells = path / "runs"
+        if path.is_dir() and not (path / MANIFEST).exists() and cells.is_dir():  # a sweep's output folder
+            expanded.extend(sorted(p for p in cells.iterdir() if (p / MANIFEST).is_file()))
+        else:
+            expanded.append(path)
+    if not expanded:
+        raise PeplerError("nothing to report: give run directories, scores files or a sweep")
+    return (
+        expanded,
+        [],
+        f"pepler report: {len(expanded)} runs" if len(expanded) > 1 else f"pepler report: {expanded[0].name}",
+    )
+
+
+def _comparison_section(
+    runs: Sequence[Path], rows: Sequence[Row], group_by: Sequence[str], key: str | None
+) -> str:
+    from pepler_cli.evaluation import grouping
+    from pepler_cli.evaluation.comparison import metric_columns
+
+    columns = metric_columns(rows)
+    if group_by:
+        grouped = grouping.group_rows(rows, group_by)
+        header = ["group", "n", *(m.label for m in columns)]
+        body = [
+            [f"{g.name}", str(len(g.rows)), *(grouping.cell(g, m) for m in columns)] for g in grouped.groups
+        ]
+        note = grouping.footer(grouped)
+    else:
+        header = ["name", "prompt", "strategy", "head", "backbone", *(m.label for m in columns)]
+        body = [
+            [
+                row.name,
+                row.prompt,
+                row.strategy,
+                row.head,
+                row.backbone,
+                *(m.format(row.scores.get(m.key)) for m in columns),
+            ]
+            for row in rows
+        ]
+        note = "one row per run and recorded score"
+    return f"<h2>Comparison</h2>\n{_table(header, body, numeric_from=len(header) - len(columns))}\n<p class=note>{html.escape(note)}</p>"
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]], numeric_from: int = 99) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
+    for cells in body:
+        tds = "".join(
+            f'<td class="number">{html.escape(c)}</td>' if i >= numeric_from else f"<td>{html.escape(c)}</td>"
+            for i, c in enumerate(cells)
+        )
+        lines.append(f"<tr>{tds}</tr>")
+    lines.append("</tbody>\n</table>")
+    return "\n".join(lines)
+
+
+def _figures_section(rows: Sequence[Row], group_by: Sequence[str]) -> str:
+    from pepler_cli.plots import plot_bars, plot_curves
+
+    figures = []
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = list(dict.fromkeys(Path(row.source) for row in rows if row.kind == "run"))
+        for number, run in enumerate(runs[:MAX_CURVES]):
+            drawn = plot_curves(run, Path(scratch) / f"curves{number}.svg")
+            figures.append(_figure(Path(drawn["out"]), drawn["title"]))
+        metric = next(
+            (m for m in (*PAPER_METRICS, *RATING_METRICS) if any(m.key in r.scores for r in rows)), None
+        )
+        if metric is not None and len(rows) > 1:
+            sources = list(dict.fromkeys(Path(row.source) for row in rows))
+            drawn = plot_bars(sources, metric.key, Path(scratch) / "bars.svg", group_by)
+            figures.append(_figure(Path(drawn["out"]), drawn["title"]))
+    return "<h2>Figures</h2>\n" + "\n".join(figures)
+
+
+def _figure(path: Path, caption: str) -> str:
+    svg = path.read_text(encoding="utf-8")
+    svg = svg[svg.index("<svg") :]  # inline: without the XML declaration and doctype
+    return f"<figure>\n{svg}\n<figcaption>{html.escape(caption)}</figcaption>\n</figure>"
+
+
+def _dataset_section(rows: Sequence[Row]) -> str:
+    """The statistics of the datasets the runs were trained on (Table 4's columns)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        data = row.config.get("data")
+        if isinstance(data, str) and data not in seen and (Path(data) / MANIFEST).is_file():
+            seen[data] = read_yaml_mapping(Path(data) / MANIFEST, "dataset manifest")
+    if not seen:
+        return "<h2>Dataset</h2>\n<p class=note>the runs' prepared datasets are not here</p>"
+    header = [
+        "dataset",
+        "users",
+        "items",
+        "records",
+        "features",
+        "records/user",
+        "records/item",
+        "words/explanation",
+    ]
+    body = []
+    for path, manifest in seen.items():
+        counts, stats = manifest.get("counts") or {}, manifest.get("statistics") or {}
+        body.append([
+            str(manifest.get("name", path)),
+            *(str(counts.get(k, "?")) for k in ("users", "items", "records", "features")),
+            *(f"{float(stats[k]):.2f}" if isinstance(stats.get(k), (int, float)) else "?"
+              for k in ("records_per_user", "records_per_item", "words_per_explanation")),
+        ])  # fmt: skip
+    return f"<h2>Dataset</h2>\n{_table(header, body, numeric_from=1)}"
+
+
+def _samples_section(rows: Sequence[Row], samples: int) -> str:
+    """Generated explanations beside their references, the feature highlighted (the paper's Table 6)."""
+    from pepler_cli.predictions import read_predictions
+
+    parts = ["<h2>Explanations</h2>"]
+    for row in rows[:MAX_CURVES]:
+        predictions = _predictions_of(row)
+        if predictions is None:
+            continue
+        chosen = read_predictions(predictions)[:samples]
+        lines = [
+            "<tr>" + "".join(
+                f"<td>{cell}</td>"
+                for cell in (html.escape(p.user), html.escape(p.item), html.escape(p.feature or "-"),
+                             _highlight(p.reference, p.feature), _highlight(p.generated, p.feature))
+            ) + "</tr>"
+            for p in chosen
+        ]  # fmt: skip
+        head = "".join(f"<th>{h}</th>" for h in ("user", "item", "feature", "reference", "generated"))
+        parts.append(
+            f"<h3>{html.escape(row.name)} ({html.escape(row.key or '')})</h3>\n<table>\n<thead><tr>{head}</tr>"
+            f"</thead>\n<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table>"
+        )
+    if len(parts) == 1:
+        parts.append("<p class=note>no predictions file of these runs is here</p>")
+    return "\n".join(parts)
+
+
+def _predictions_of(row: Row) -> Path | None:
+    if row.kind != "run":
+        return None
+    manifest = read_yaml_mapping(Path(row.source) / MANIFEST, "run manifest")
+    entry = (manifest.get("scores") or {}).get(row.key) or {}
+    path = entry.get("predictions") if isinstance(entry, dict) else None
+    return Path(path) if isinstance(path, str) and Path(path).is_file() else None
+
+
+def _highlight(text: str, feature: str | None) -> str:
+    escaped = html.escape(text)
+    if not feature:
+        return escaped
+    pattern = re.compile(re.escape(html.escape(feature)), re.IGNORECASE)
+    return pattern.sub(lambda found: f"<mark>{found.group(0)}</mark>", escaped)
