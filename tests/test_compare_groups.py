@@ -119,3 +119,9 @@ def test_a_shift_without_spread_is_significant_and_no_difference_is_not_tested(t
     group = json.loads(result.output)["groups"][1]
     assert group["marks"] == {"bleu_1": "**"} and group["p"]["bleu_1"] == 0.0
     assert "div" not in group["p"]  # the same DIV on every split for both
+
+
+def test_a_sweeps_cells_are_named_by_what_is_not_grouped(tmp_path):
+    runs = [make_run(tmp_path, f"learning-rate=0.01,split={k}", k, b) for k, b in enumerate(BASE[:2], 1)]
+    result = invoke(*runs, "--group-by", "split", "--format", "json")
+    assert [g["name"] for g in json.loads(result.output)["groups"]] == ["learning-rate=0.01"]

@@ -59,6 +59,12 @@ def test_a_tiny_sweep_runs_every_cell_and_compares_them(nete_tiny_data, tmp_path
     assert again.exit_code == 0, again.output
     assert "4 cells: 0 run, 4 already finished" in again.output
 
+    # The report of the sweep's folder folds its runs as the sweep does.
+    report = runner.invoke(app, ["report", str(tmp_path / "sweep"), "--out", str(tmp_path / "r.html")])
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<td>rating-weight=0.01</td><td>2</td>" in page and "over split" in page
+
 
 def test_a_bad_sweep_is_one_line_before_any_training(nete_tiny_data, tmp_path):
     cases = [

@@ -75,19 +75,32 @@ def _inputs(paths: Sequence[Path]) -> tuple[list[Path], list[str], str]:
             sweep = read_sweep(Path(paths[0]))
             return scored_runs(sweep), sweep.group_by, f"pepler report: sweep {sweep.name}"
     expanded: list[Path] = []
+    group_by: list[str] = []
     for path in map(Path, paths):
         cells = path / "runs"
         if path.is_dir() and not (path / MANIFEST).exists() and cells.is_dir():  # a sweep's output folder
             expanded.extend(sorted(p for p in cells.iterdir() if (p / MANIFEST).is_file()))
+            group_by = group_by or _sweep_group_by(path / "comparison.json")
         else:
             expanded.append(path)
     if not expanded:
         raise PeplerError("nothing to report: give run directories, scores files or a sweep")
     return (
         expanded,
-        [],
+        group_by,
         f"pepler report: {len(expanded)} runs" if len(expanded) > 1 else f"pepler report: {expanded[0].name}",
     )
+
+
+def _sweep_group_by(comparison: Path) -> list[str]:
+    """The group-by a sweep folded its comparison by (from its comparison.json), if it is there."""
+    import json
+
+    try:
+        found = json.loads(comparison.read_text(encoding="utf-8")).get("group_by")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(key) for key in found] if isinstance(found, list) else []
 
 
 def _comparison_section(

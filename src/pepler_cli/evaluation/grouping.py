@@ -66,7 +66,7 @@ def group_rows(rows: Sequence[Row], by: Sequence[str], baseline: Path | None = N
         identity, key = _identity(row, by)
         group = groups.get((identity, key))
         if group is None:
-            group = groups[(identity, key)] = Group(_group_name(row), [], {k: [] for k in by}, key)
+            group = groups[(identity, key)] = Group(_group_name(row, by), [], {k: [] for k in by}, key)
         group.rows.append(row)
         for name in by:
             group.varied[name].append(_value(row, name))
@@ -106,8 +106,13 @@ def _value(row: Row, name: str) -> Any:
     return row.config.get(name)
 
 
-def _group_name(row: Row) -> str:
-    # Runs of a group are usually named alike ("pepler-split3"): the name without a trailing number.
+def _group_name(row: Row, by: Sequence[str]) -> str:
+    """A sweep's cell name without the grouped options ("lr=0.01,split=1" → "lr=0.01"); another name without
+    its trailing number (runs of a group are usually named alike: "pepler-s3" → "pepler")."""
+    parts = row.name.split(",")
+    if all("=" in part for part in parts):
+        kept = [part for part in parts if part.split("=", 1)[0].replace("-", "_") not in by]
+        return ",".join(kept) or row.name
     return re.sub(r"[-_.]?(split|s)?\d+$", "", row.name) or row.name
 
 
