@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import report_errors, tell
+from pepler_cli.cli.common import report_errors, tell, trust_remote_code_option
 
 
 @report_errors
@@ -20,11 +20,7 @@ def attention_command(
         "--before",
         help="The model before training: the plugin's backbone and the initial prompt vectors.",
     ),
-    trust_remote_code: bool = typer.Option(
-        False,
-        "--trust-remote-code",
-        help="Load a run trained with --trust-remote-code (its backbone runs code).",
-    ),
+    trust_remote_code: bool = trust_remote_code_option(),
 ) -> None:
     """Draw the last layer's attention (heads averaged) of the pair's generated explanation over the user
     vector, the item vector, <bos> and the words (the paper's Fig. 8); --before shows the untrained model."""

@@ -29,6 +29,25 @@ def clean_up_option() -> Any:
     )
 
 
+def switch(name: str, help: str) -> Any:
+    """An on/off option that is off unless given (``given()`` then leaves a ``--config`` file's value alone)."""
+    return typer.Option(False, name, help=help)
+
+
+def trust_remote_code_option() -> Any:
+    """``--trust-remote-code``: train with a hub backbone that ships code, or load a run trained so."""
+    return switch(
+        "--trust-remote-code",
+        "Let the backbone run the code it ships (config.json auto_map): train a model that needs it, or load a run "
+        "trained with it. Only for models you trust.",
+    )
+
+
+def given(flags: dict[str, Any], *switches: str) -> dict[str, Any]:
+    """``flags`` with the switches that were not given as None: a config file's value then stands."""
+    return {**flags, **{name: flags[name] or None for name in switches}}
+
+
 def flag(*names: str, help: str, default: Any = None) -> Any:
     """An option that is None unless given, so a ``--config`` file's value is not overridden by a default.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import report_errors
+from pepler_cli.cli.common import report_errors, trust_remote_code_option
 
 
 @report_errors
@@ -14,11 +14,7 @@ def export_command(
     run: Path = typer.Argument(..., help="Run directory made by `pepler train`."),
     out: Path = typer.Option(..., "--out", help="Directory to write (atomically)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
-    trust_remote_code: bool = typer.Option(
-        False,
-        "--trust-remote-code",
-        help="Load a run trained with --trust-remote-code (its backbone runs code).",
-    ),
+    trust_remote_code: bool = trust_remote_code_option(),
 ) -> None:
     """Export a run for use elsewhere: a model directory that transformers' from_pretrained loads (LoRA adapters
     merged), its tokenizer, the prompt's tensors (pepler_prompt.safetensors, users.txt, items.txt) and

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import CONFIG_HELP, clean_up_option, flag, report_errors
+from pepler_cli.cli.common import (
+    CONFIG_HELP,
+    clean_up_option,
+    flag,
+    given,
+    report_errors,
+    trust_remote_code_option,
+)
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 
 
@@ -47,11 +54,7 @@ def generate_command(
         "(leave them out and say how many).",
         default="error",
     ),
-    trust_remote_code: bool = typer.Option(
-        False,
-        "--trust-remote-code",
-        help="Load a run trained with --trust-remote-code (its backbone runs code).",
-    ),
+    trust_remote_code: bool = trust_remote_code_option(),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing predictions file."),
     clean_up_spaces: bool | None = clean_up_option(),
@@ -60,8 +63,7 @@ def generate_command(
     """Explain a split's (user, item) pairs with a trained run; writes preds.jsonl and preds.meta.yaml."""
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
-    flags["overwrite"] = overwrite or None
-    flags["trust_remote_code"] = trust_remote_code or None
+    flags = given(flags, "overwrite", "trust_remote_code")
 
     from pepler_cli.cli.progress import counter
     from pepler_cli.config import GenerateConfig, resolve

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -94,3 +98,50 @@ class TrainingProgress:
             f"valid loss {record.valid_loss:.4f}  ppl {record.valid_perplexity:.2f}{rating}  "
             f"{record.tokens_per_second:,.0f} tok/s  {record.seconds:.1f}s"
         )
+
+
+def training_display() -> contextlib.AbstractContextManager:
+    """The training's progress bars; under torchrun only rank 0 shows them (the others report to nobody)."""
+    from pepler_cli.distributed import launched_world
+    from pepler_cli.training.loop import SilentReporter
+
+    return (
+        TrainingProgress(err_console)
+        if launched_world().is_main
+        else contextlib.nullcontext(SilentReporter())
+    )
+
+
+@contextlib.contextmanager
+def say_how_to_resume(out: Path, resuming: bool) -> Iterator[None]:
+    """Say when training resumes, and after a Ctrl-C that got through, where the checkpoint is (exit 130)."""
+    from pepler_cli.distributed import launched_world
+    from pepler_cli.training.checkpoint import checkpoint_dir
+
+    checkpoint = checkpoint_dir(out)
+    if resuming and checkpoint.exists() and launched_world().is_main:
+        err_console.print(f"resuming from {checkpoint}")
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not checkpoint.exists():
+            raise  # nothing finished yet: the usual message
+        err_console.print(
+            f"[bold red]interrupted[/]: the last checkpoint is in {checkpoint}; run the same command with "
+            "--resume to continue"
+        )
+        raise typer.Exit(code=130) from None
+
+
+def training_summary(manifest: dict[str, Any], out: Path) -> None:
+    """Each stage's best epoch and the run's place (rank 0 only under torchrun)."""
+    from pepler_cli.distributed import launched_world
+
+    if not launched_world().is_main:
+        return
+    for stage in manifest["stages"]:
+        err_console.print(
+            f"stage [bold]{stage['name']}[/]: best epoch {stage['best_epoch']}, "
+            f"validation loss {stage['best_valid_loss']:.4f} ({stage['stopped']})"
+        )
+    err_console.print(f"[green]run written:[/] {out}")

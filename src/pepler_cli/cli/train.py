@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import CONFIG_HELP, flag, report_errors
+from pepler_cli.cli.common import CONFIG_HELP, flag, given, report_errors, switch, trust_remote_code_option
 
 
 @report_errors
@@ -66,93 +65,50 @@ def train_command(
     precision: str | None = flag(
         "--precision", help="fp32 or bf16 (autocast); auto: bf16 on a CUDA GPU.", default="auto"
     ),
-    overwrite: bool = typer.Option(
-        False,
+    overwrite: bool = switch(
         "--overwrite",
-        help="Replace an existing run directory (only after the new run is complete) and discard an interrupted "
-        "run's checkpoint.",
+        "Replace an existing run (once the new one is complete); discard an interrupted one's checkpoint.",
     ),
-    resume: bool = typer.Option(
-        False,
+    resume: bool = switch(
         "--resume",
-        help="Continue an interrupted run from its checkpoint (<out>.checkpoint, saved after every epoch, every "
-        "--checkpoint-every steps and on SIGTERM/SIGINT) with the same options; starts afresh when there is none.",
+        "Continue an interrupted run from <out>.checkpoint (saved after every epoch, every --checkpoint-every steps "
+        "and on SIGTERM/SIGINT) with the same options; starts afresh when there is none.",
     ),
     checkpoint_every: int | None = flag(
-        "--checkpoint-every", help="Also save the checkpoint every N optimizer steps inside an epoch."
+        "--checkpoint-every", help="Also checkpoint every N steps inside an epoch."
     ),
     grad_accum: int | None = flag(
         "--grad-accum",
-        help="Split each batch into K micro-batches (per rank) whose gradients add up: the paper's batch of "
-        "128 on a small GPU, same result.",
+        help="K micro-batches per step (per rank), gradients added: a big batch on a small GPU.",
         default=1,
     ),
     logger: str | None = flag(
         "--logger",
-        help="Training scalars (losses, perplexity, throughput) for TensorBoard or a CSV file, in the run's logs/ "
-        "(<out>.logs while training); auto: tensorboard when installed, else csv; none.",
+        help="Scalars for tensorboard or csv in the run's logs/; auto: tensorboard if installed.",
         default="auto",
     ),
-    fsdp: bool = typer.Option(
-        False,
-        "--fsdp",
-        help="Under torchrun, shard the backbone over the GPUs (FSDP) in stages that tune it fully: for a model "
-        "too large for one GPU. LoRA and prompt-only runs use DDP.",
+    fsdp: bool = switch(
+        "--fsdp", "Under torchrun, shard a fully tuned backbone over the GPUs (LoRA, prompt-only: DDP)."
     ),
-    allow_unseen: bool = typer.Option(
-        False,
+    allow_unseen: bool = switch(
         "--allow-unseen",
-        help="Train although validation or test records of the split have a user or item that the training "
-        "part never holds (their vectors stay untrained; `generate --unknown skip` leaves them out).",
+        "Train although validation/test records have users or items the training part never holds.",
     ),
-    trust_remote_code: bool = typer.Option(
-        False,
-        "--trust-remote-code",
-        help="Let a hub backbone run the code it ships (config.json auto_map), for models that need it; the run "
-        "records it, so generate and export load it the same way. Only for models you trust.",
-    ),
+    trust_remote_code: bool = trust_remote_code_option(),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
 ) -> None:
     """Train PEPLER on a prepared dataset and write a run directory."""
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
+    flags = given(flags, "overwrite", "resume", "allow_unseen", "trust_remote_code", "fsdp")
     flags.pop("config_file")
-    flags["overwrite"] = overwrite or None  # unset flags leave a config file's value alone
-    flags["resume"] = resume or None
-    flags["allow_unseen"] = allow_unseen or None
-    flags["trust_remote_code"] = trust_remote_code or None
-    flags["fsdp"] = fsdp or None
     if lora_targets is not None:
         flags["lora_targets"] = [name.strip() for name in lora_targets.split(",") if name.strip()]
 
-    from pepler_cli.cli.progress import TrainingProgress
+    from pepler_cli.cli.progress import say_how_to_resume, training_display, training_summary
     from pepler_cli.config import TrainConfig, resolve
-    from pepler_cli.console import err_console
-    from pepler_cli.distributed import launched_world
-    from pepler_cli.training.checkpoint import checkpoint_dir
-    from pepler_cli.training.loop import SilentReporter
     from pepler_cli.training.train import train
 
     config = resolve(TrainConfig, config_file, flags)
-    checkpoint = checkpoint_dir(config.out)
-    main = launched_world().is_main  # under torchrun, rank 0 alone shows progress and the summary
-    if config.resume and checkpoint.exists() and main:
-        err_console.print(f"resuming from {checkpoint}")
-    try:
-        with TrainingProgress(err_console) if main else contextlib.nullcontext(SilentReporter()) as reporter:
-            manifest = train(config, reporter=reporter)
-    except KeyboardInterrupt:
-        if not checkpoint.exists():
-            raise  # nothing finished yet: the usual message
-        err_console.print(
-            f"[bold red]interrupted[/]: the last checkpoint is in {checkpoint}; run the same command with "
-            "--resume to continue"
-        )
-        raise typer.Exit(code=130) from None
-    if not main:
-        return
-    for stage in manifest["stages"]:
-        err_console.print(
-            f"stage [bold]{stage['name']}[/]: best epoch {stage['best_epoch']}, "
-            f"validation loss {stage['best_valid_loss']:.4f} ({stage['stopped']})"
-        )
-    err_console.print(f"[green]run written:[/] {config.out}")
+    with say_how_to_resume(config.out, config.resume), training_display() as reporter:
+        manifest = train(config, reporter=reporter)
+    training_summary(manifest, config.out)

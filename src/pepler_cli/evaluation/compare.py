@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from pepler_cli.errors import UsageError
 from pepler_cli.evaluation import comparison, grouping
-from pepler_cli.evaluation.comparison import Row
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -30,33 +29,25 @@ def render_comparison(
     if baseline is not None and not group_by:
         raise UsageError("--baseline: give --group-by too (the test compares groups of runs, e.g. by split)")
     rows = comparison.load_rows(paths, key)
+    columns = comparison.metric_columns(rows, all_metrics)
     if group_by:
-        return _render_grouped(rows, output_format, all_metrics, group_by, baseline)
+        grouped = grouping.group_rows(rows, group_by, baseline)
+        subject: object = grouped
+        as_json = lambda: grouping.grouped_json(grouped)  # noqa: E731 (only for --format json)
+        renderers = {
+            "markdown": grouping.render_grouped_markdown,
+            "csv": grouping.render_grouped_csv,
+            "latex": grouping.render_grouped_latex,
+            "table": grouping.grouped_table,
+        }
+    else:
+        subject, as_json = rows, lambda: comparison.to_json(rows)
+        renderers = {
+            "markdown": comparison.render_markdown,
+            "csv": comparison.render_csv,
+            "latex": comparison.render_latex,
+            "table": comparison.rich_table,
+        }
     if output_format == "json":
-        return json.dumps(comparison.to_json(rows), indent=2, ensure_ascii=False) + "\n"
-    columns = comparison.metric_columns(rows, all_metrics)
-    renderers = {
-        "markdown": comparison.render_markdown,
-        "csv": comparison.render_csv,
-        "latex": comparison.render_latex,
-    }
-    if output_format in renderers:
-        return renderers[output_format](rows, columns)
-    return comparison.rich_table(rows, columns)
-
-
-def _render_grouped(
-    rows: Sequence[Row], output_format: str, all_metrics: bool, group_by: Sequence[str], baseline: Path | None
-) -> str | Table:
-    grouped = grouping.group_rows(rows, group_by, baseline)
-    if output_format == "json":
-        return json.dumps(grouping.grouped_json(grouped), indent=2, ensure_ascii=False) + "\n"
-    columns = comparison.metric_columns(rows, all_metrics)
-    renderers = {
-        "markdown": grouping.render_grouped_markdown,
-        "csv": grouping.render_grouped_csv,
-        "latex": grouping.render_grouped_latex,
-    }
-    if output_format in renderers:
-        return renderers[output_format](grouped, columns)
-    return grouping.grouped_table(grouped, columns)
+        return json.dumps(as_json(), indent=2, ensure_ascii=False) + "\n"
+    return renderers[output_format](subject, columns)  # type: ignore[operator]
