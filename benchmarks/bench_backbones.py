@@ -32,7 +32,7 @@ DECODE_PAIRS, DECODE_BATCH, MAX_TOKENS = 500, 100, 20
 
 def continuous_model(backbone_name: str, lora: bool = False) -> tuple[Any, Any, Any]:
     """The backbone with PEPLER's continuous prompt over the bundled dataset's users and items."""
-    from pepler_cli.data.prepared import load_prepared
+    from pepler_cli.data.prepared.reading import load_prepared
     from pepler_cli.modeling.continuous import ContinuousPromptModel
     from pepler_cli.modeling.entities import EntityIndex
     from pepler_cli.plugins import get_backbone
@@ -56,9 +56,9 @@ def continuous_model(backbone_name: str, lora: bool = False) -> tuple[Any, Any, 
 
 def train_worker(strategy: str, steps: int) -> None:
     from pepler_cli.modeling.special_tokens import special_tokens
+    from pepler_cli.strategies import FULL_STAGE, LORA_STAGE, PROMPT_STAGE
     from pepler_cli.training.examples import encode_examples, iterate_batches
     from pepler_cli.training.loop import make_optimizer, objective, set_trainable
-    from pepler_cli.training.strategies import FULL_STAGE, LORA_STAGE, PROMPT_STAGE
 
     model, tokenizer, (dataset, entities) = continuous_model("smollm2-135m", lora=strategy == "lora")
     stage = {"prompt-only": PROMPT_STAGE, "full": FULL_STAGE, "lora": LORA_STAGE}[strategy]

@@ -78,11 +78,12 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from pepler_cli.data.prepared import load_prepared
+    from pepler_cli.data.prepared.reading import load_prepared
     from pepler_cli.modeling.continuous import ContinuousPromptModel
     from pepler_cli.modeling.entities import EntityIndex
     from pepler_cli.modeling.special_tokens import special_tokens
     from pepler_cli.plugins import get_backbone
+    from pepler_cli.strategies import FULL_STAGE
     from pepler_cli.training.examples import encode_examples
     from pepler_cli.training.loop import (
         LoopOptions,
@@ -90,7 +91,6 @@ def run(device_name: str, quick: bool, force_cpu: bool) -> dict[str, Any]:
         set_trainable,
         train_one_epoch,
     )
-    from pepler_cli.training.strategies import FULL_STAGE
 
     device = torch.device("cpu" if force_cpu else "cuda")
     dataset = load_prepared(bl.prepared_amazon())

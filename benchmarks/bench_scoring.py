@@ -36,7 +36,7 @@ from pathlib import Path
 
 import benchlib as bl
 
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared.reading import load_prepared
 from pepler_cli.evaluation.metrics import explainability, rating, text
 from pepler_cli.evaluation.metrics.tokens import normalize
 from pepler_cli.evaluation.scoring import score_predictions

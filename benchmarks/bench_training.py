@@ -40,12 +40,13 @@ from typing import Any
 import benchlib as bl
 import torch
 
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared.reading import load_prepared
 from pepler_cli.modeling.batch import collate
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.plugins import get_backbone
+from pepler_cli.strategies import FULL_STAGE, PROMPT_STAGE, Stage
 from pepler_cli.training.examples import Examples, encode_examples
 from pepler_cli.training.loop import (
     LoopOptions,
@@ -54,7 +55,6 @@ from pepler_cli.training.loop import (
     set_trainable,
     train_one_epoch,
 )
-from pepler_cli.training.strategies import FULL_STAGE, PROMPT_STAGE, Stage
 
 TARGET = 1.5
 BATCH = 128

@@ -109,6 +109,7 @@ def write_results(
         "train_examples": args.train_examples,
         "epochs_per_stage": args.epochs,
         "batch_size": args.batch_size,
+        "dataset": _dataset(args.out / "data"),
         "commands": commands,
         "sides": {
             side: {
@@ -132,7 +133,10 @@ def write_results(
         f"Both sides: split 1, strategy `sequential-lora` (prompt alone, then prompt + LoRA rank 8 on the attention "
         f"projections), at most {args.epochs} epochs per stage (patience 5), batch {args.batch_size}, seed 1111, "
         f"learning rate 1e-3. **Cut to fit the CPU budget:** training uses a seeded random {args.train_examples:,} of "
-        "the split's 7,069 training pairs; validation (883 pairs) and test (883 pairs) are whole.",
+        f"the split's {record['dataset']['split_1']['train']:,} training pairs; validation "
+        f"({record['dataset']['split_1']['validation']:,} pairs) and test ({record['dataset']['split_1']['test']:,} "
+        f"pairs) are whole. Data: `pepler prepare` of the bundled reviews, {record['dataset']['records']:,} kept "
+        f"(dataset fingerprint {str(record['dataset']['fingerprint'])[:12]}, pepler {record['dataset']['pepler']}).",
         "",
         "## Scores (test part of split 1)",
         "",
@@ -163,6 +167,23 @@ def write_results(
             lines.append(f"  - {side}: {predictions[side][row]['generated'] or '(empty)'}")
     (RESULTS / "pretrained-vs-scratch.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS / 'pretrained-vs-scratch.md'}")
+
+
+def _dataset(data: Path) -> dict[str, Any]:
+    """Which preparation the figures come from: a prepared folder is reused when present, so say which."""
+    import yaml
+
+    manifest = yaml.safe_load((data / "manifest.yaml").read_text())
+    parts = {
+        part: len((data / "splits" / "1" / f"{part}.index").read_text().split())
+        for part in ("train", "validation", "test")
+    }
+    return {
+        "records": manifest.get("counts", {}).get("records"),
+        "fingerprint": manifest.get("fingerprint"),
+        "pepler": manifest.get("pepler_version"),
+        "split_1": parts,
+    }
 
 
 def _machine() -> str:

@@ -6,12 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from pepler_cli.attention import attention_map
+from pepler_cli.attention import attention_map, initial_run_model
 from pepler_cli.cli.app import app
 from pepler_cli.config import TrainConfig
+from pepler_cli.errors import PeplerError
+from pepler_cli.run_model import load_run
+from pepler_cli.training import train as train_module
 from pepler_cli.training.loop import SilentReporter
 from pepler_cli.training.train import train as train_run
 
@@ -66,3 +70,49 @@ def test_an_unknown_user_is_one_line(run_and_pair, tmp_path):
     )
     assert result.exit_code != 0 and "nobody" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "a.png").exists()
+
+
+def _train_capturing_start(monkeypatch, data: Path, out: Path, **options) -> dict:
+    """Train a run and return a copy of its model's whole state as training started (before any step)."""
+    start: dict = {}
+    build = train_module._build
+
+    def capturing(*args, **kwargs):
+        model, lora = build(*args, **kwargs)
+        if not start:  # the first build is the start; FSDP builds again to gather, not here
+            start.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return model, lora
+
+    monkeypatch.setattr(train_module, "_build", capturing)
+    config = TrainConfig(data=data, out=out, backbone="gpt2-tiny", epochs=1, batch_size=8, logger="none", **options)
+    train_run(config, "test", SilentReporter())
+    return start
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"from_scratch": True, "seed": 7},
+        {"rating_head": "mlp", "strategy": "sequential-lora", "seed": 3},
+    ],
+    ids=["pretrained", "from-scratch", "rating-head-and-lora"],
+)
+def test_before_is_exactly_the_model_training_started_from(monkeypatch, nete_tiny_data, tmp_path, options):
+    start = _train_capturing_start(monkeypatch, nete_tiny_data, tmp_path / "run", **options)
+    loaded = load_run(tmp_path / "run", torch.device("cpu"))
+    rebuilt = initial_run_model(loaded).state_dict()
+    assert set(rebuilt) == set(start)
+    different = [name for name in start if not rebuilt[name].equal(start[name])]
+    assert different == []
+    trained = loaded.model.state_dict()
+    assert not trained["user_embeddings.weight"].equal(start["user_embeddings.weight"])  # training moved it
+
+
+def test_before_refuses_a_start_it_cannot_rebuild(run_and_pair):
+    run = run_and_pair[0]
+    loaded = load_run(run, torch.device("cpu"))
+    assert loaded.manifest["initial"]["prompt_sha256"]
+    loaded.manifest["initial"]["prompt_sha256"] = "0" * 64  # as if another torch had drawn other numbers
+    with pytest.raises(PeplerError, match="initial.prompt_sha256"):
+        initial_run_model(loaded)

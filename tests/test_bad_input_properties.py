@@ -299,17 +299,28 @@ def test_deeply_nested_record_is_one_line(tmp_path: Path) -> None:
     assert line is not None and "record 0:" in line
 
 
+@pytest.mark.parametrize("how", ["chmod", "injected"])
 @pytest.mark.parametrize("relative", ["reviews.pickle", "3/validation.index"])
-def test_unreadable_source_file(tmp_path: Path, relative: str) -> None:
+def test_unreadable_source_file(tmp_path: Path, relative: str, how: str, refusals) -> None:
+    """chmod 0 for real (which cannot stop root), and the same refusal injected at the read (runs as root)."""
     source = nete_source(tmp_path)
-    (source / relative).chmod(0)
-    try:
-        if os.access(source / relative, os.R_OK):
-            pytest.skip("chmod cannot stop this user (root): an unreadable file is readable")
+    if how == "chmod":
+        (source / relative).chmod(0)
+        try:
+            if os.access(source / relative, os.R_OK):
+                pytest.skip(
+                    "chmod cannot stop this user (root): an unreadable file is readable; run as another "
+                    "user for the real thing (the 'injected' variant checks the same refusal as root)"
+                )
+            _, line = prepare_nete(source, tmp_path / "out")
+        finally:
+            (source / relative).chmod(0o644)
+    else:
+        refusals.unreadable_file(source / relative)  # EACCES where the kernel would say it, for root too
         _, line = prepare_nete(source, tmp_path / "out")
-        assert line is not None and f"{source / relative}: cannot read (Permission denied)" in line, line
-    finally:
-        (source / relative).chmod(0o644)
+        assert refusals.refused, f"{relative} was never opened"
+    # prepare_nete checked the rest: one error line naming the source, no traceback, no output left.
+    assert line is not None and f"{source / relative}: cannot read (Permission denied)" in line, line
 
 
 # --------------------------------------------------------------------------------- NETE split index files

@@ -3,10 +3,12 @@ and train.
 
 A full disk is simulated by files whose writes fail with ENOSPC once a byte budget is spent (the write that
 crosses it stores what fits, as a real disk does); the budget is set so that the first, a middle or the last
-write of the command fails. A read-only output folder is the real thing, skipped where chmod cannot stop the
-user (root). Either way: exit code 1, exactly one ``error:`` line naming the output and the reason, no
-traceback, no output and no temporary file left, and an output that existed before (with --overwrite) left
-byte for byte as it was.
+write of the command fails. A read-only output folder is tested twice: the real thing (chmod, which cannot
+stop root, so that variant skips as root) and the same refusals injected at the system calls (the
+``refusals`` fixture of tests/conftest.py), which runs as root too, as in CI. The final rename of a complete
+output is made to fail as well. Every way: exit code 1, exactly one ``error:`` line naming the output and the
+reason, no traceback, no output and no temporary file left, and an output that existed before (with
+--overwrite) left byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import builtins
 import errno
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -213,37 +216,122 @@ def test_disk_full_midway(
         result = invoke(*args)
     assert disk.failed
     line = error_line(result, str(out), NO_SPACE)
-    after = snapshot(folder)
+    assert without_resume_state(name, out, line, snapshot(folder)) == before  # nothing new, changed or left
+
+
+def without_resume_state(name: str, out: Path, line: str, after: dict[str, bytes | None]) -> dict:
+    """``after`` less what a failed `train` keeps for --resume (checked here: the line says so)."""
     checkpoint = f"{out.name}.checkpoint"
-    if name == "train" and checkpoint in after:
-        # The epochs trained before the run could not be written are kept for --resume, and the line says so.
-        assert f"kept in {out}.checkpoint" in line and "--resume" in line, line
-        kept = {key for key in after if key.startswith(checkpoint + "/")}
-        assert f"{checkpoint}/checkpoint.yaml" in kept and all(".tmp" not in key for key in kept), kept
-        # The training log goes on with the resume, so it stays beside the checkpoint.
-        logs = f"{out.name}.logs"
-        kept |= {checkpoint, logs} | {key for key in after if key.startswith(logs + "/")}
-        after = {key: value for key, value in after.items() if key not in kept}
-    assert after == before  # nothing new, nothing changed, no temporary file
+    if name != "train" or checkpoint not in after:
+        return after
+    # The epochs trained before the run could not be written are kept for --resume, and the line says so.
+    assert f"kept in {out}.checkpoint" in line and "--resume" in line, line
+    kept = {key for key in after if key.startswith(checkpoint + "/")}
+    assert f"{checkpoint}/checkpoint.yaml" in kept and all(".tmp" not in key for key in kept), kept
+    # The training log goes on with the resume, so it stays beside the checkpoint.
+    logs = f"{out.name}.logs"
+    kept |= {checkpoint, logs} | {key for key in after if key.startswith(logs + "/")}
+    return {key: value for key, value in after.items() if key not in kept}
 
 
-READ_ONLY_NOTE = "chmod cannot stop this user (root): a read-only folder is writable"
+READ_ONLY_NOTE = (
+    "chmod cannot stop this user (root): a read-only folder is writable; run as another user for the real "
+    "thing (the 'injected' variant checks the same refusal as root)"
+)
 
 
+@pytest.mark.parametrize("how", ["chmod", "injected"])
 @pytest.mark.parametrize("name", ["prepare", "export-data", "generate", "train"])
-def test_read_only_output_folder(name: str, data: Path, run: Path, tmp_path: Path) -> None:
+def test_read_only_output_folder(
+    name: str, how: str, data: Path, run: Path, tmp_path: Path, refusals
+) -> None:
     folder = tmp_path / "read-only"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        if os.access(folder, os.W_OK):
-            pytest.skip(READ_ONLY_NOTE)
-        out = folder / OUTPUTS[name]
+    out = folder / OUTPUTS[name]
+    if how == "chmod":
+        folder.chmod(0o555)
+        try:
+            if os.access(folder, os.W_OK):
+                pytest.skip(READ_ONLY_NOTE)
+            result = invoke(*command(name, data, run, out))
+        finally:
+            folder.chmod(0o755)
+    else:
+        refusals.read_only_folder(folder)  # EACCES where the kernel would say it, for root too
         result = invoke(*command(name, data, run, out))
-        error_line(result, str(out), os.strerror(errno.EACCES))
-        assert snapshot(folder) == {}
-    finally:
-        folder.chmod(0o755)
+        assert refusals.refused, "the command never tried to write into the read-only folder"
+    error_line(result, str(out), os.strerror(errno.EACCES))
+    assert snapshot(folder) == {}
+
+
+# The last step of every atomic write: the complete temporary output renamed onto the output's name.
+RENAME_ERRORS = [errno.EACCES, errno.ENOSPC]
+# Two bugs of the source make some cases fail. Such a case checks everything else, then checks that the
+# output differs from the old one in exactly the bug's way, and only then is marked xfail (so any other
+# breakage still fails it); once the bug is fixed the case passes and its entry here can go.
+SWAP_BUG = (
+    "bug: atomic_directory (files.py) moves the old output aside to .NAME.*.old and does not move it back "
+    "when renaming the new one into place fails, so the old output disappears"
+)
+SIDECAR_BUG = (
+    "bug: write_predictions (predictions.py) renames the new preds.meta.yaml into place before preds.jsonl "
+    "and leaves it there when the predictions' rename fails"
+)
+KNOWN_BUGS = {
+    ("prepare", True): SWAP_BUG,
+    ("export-data", True): SWAP_BUG,
+    ("train", True): SWAP_BUG,
+    ("generate", False): SIDECAR_BUG,
+    ("generate", True): SIDECAR_BUG,
+}
+
+
+def as_the_bug_leaves_it(bug: str, out: Path, before: dict, after: dict) -> bool:
+    """Whether ``after`` is ``before`` changed in exactly the way ``bug`` changes it, and no other."""
+    if bug == SWAP_BUG:  # the old output whole, under one hidden .NAME.*.old name instead of NAME
+        aside = {
+            key.split("/")[0] for key in after if re.fullmatch(rf"\.{re.escape(out.name)}\..+\.old", key)
+        }
+        if len(aside) != 1:
+            return False
+        (old,) = aside
+        moved_back = {
+            out.name + key[len(old) :] if key == old or key.startswith(old + "/") else key: value
+            for key, value in after.items()
+        }
+        return out.name not in after and moved_back == before
+    # SIDECAR_BUG: only the predictions' sidecar differs (new, or rewritten over the old one)
+    sidecar = out.name.removesuffix(".jsonl") + ".meta.yaml"
+    return sidecar in after and {k: v for k, v in after.items() if k != sidecar} == {
+        k: v for k, v in before.items() if k != sidecar
+    }
+
+
+@pytest.mark.parametrize("code", RENAME_ERRORS, ids=[errno.errorcode[code] for code in RENAME_ERRORS])
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "over-existing"])
+@pytest.mark.parametrize("name", ["prepare", "export-data", "generate", "train"])
+def test_final_rename_fails(
+    name: str, existing: bool, code: int, data: Path, run: Path, tmp_path: Path, refusals
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / OUTPUTS[name]
+    args = command(name, data, run, out)
+    if existing:
+        assert invoke(*args).exit_code == 0
+        args.append("--overwrite")
+    before = snapshot(folder)
+    refusals.failing_rename(out, code)
+    result = invoke(*args)
+    assert refusals.refused, "the output was never renamed into place"
+    line = error_line(result, str(out), os.strerror(code))
+    # The old output byte for byte (or none), nothing new beside it, no temporary file.
+    after = without_resume_state(name, out, line, snapshot(folder))
+    bug = KNOWN_BUGS.get((name, existing))
+    if bug is not None and after != before:
+        assert as_the_bug_leaves_it(bug, out, before, after), sorted(set(after) ^ set(before))
+        pytest.xfail(bug)
+    assert after == before
 
 
 def test_a_finished_file_gets_the_usual_mode(tmp_path: Path) -> None:

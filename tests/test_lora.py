@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pepler_cli.cli.app import app
 from pepler_cli.config import TrainConfig
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared.reading import load_prepared
 from pepler_cli.generation.greedy import greedy_decode
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.modeling.special_tokens import special_tokens
@@ -176,4 +176,4 @@ def test_a_frozen_backbone_with_other_weights_is_refused(lora_run, tmp_path):
     manifest["backbone"]["weights"]["seed"] = 1
     (copy / "manifest.yaml").write_text(yaml.safe_dump(manifest))
     result = runner.invoke(app, ["generate", str(copy), "--out", str(tmp_path / "p.jsonl")])
-    assert result.exit_code == 1 and "field 'backbone.weights'" in result.output
+    assert result.exit_code == 1 and "field 'backbone.weights.seed'" in result.output

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from pepler_cli.modeling.batch import collate
 from pepler_cli.modeling.continuous import ContinuousPromptModel
+from pepler_cli.strategies import STRATEGIES
 from pepler_cli.training.loop import set_trainable
-from pepler_cli.training.strategies import STRATEGIES
 
 EOS = 50256
 

@@ -17,7 +17,8 @@ from pepler_cli.data.nete import (
     read_nete_reviews,
     read_nete_splits,
 )
-from pepler_cli.data.prepared import Truncation, load_prepared
+from pepler_cli.data.prepared.reading import load_prepared
+from pepler_cli.data.prepared.writing import Truncation
 from pepler_cli.data.truncation import truncate_texts
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.text_cleanup import clean_up_spaces
@@ -295,7 +296,8 @@ def test_nete_export_round_trip(nete_dir, tmp_path, tokenizer):
 
 def test_nete_export_needs_opinions(tmp_path):
     from pepler_cli.data.nete import export_nete
-    from pepler_cli.data.prepared import Record, write_prepared
+    from pepler_cli.data.prepared.records import Record
+    from pepler_cli.data.prepared.writing import write_prepared
 
     records = [Record(f"u{n}", f"i{n}", 4.0, "the sound is great", "sound") for n in range(4)]
     data = tmp_path / "data"

@@ -7,16 +7,12 @@ import json
 import pytest
 import yaml
 
-from pepler_cli.data import prepared as prepared_module
-from pepler_cli.data.prepared import (
-    FORMAT,
-    PreparedDataset,
-    Record,
-    RecordColumns,
-    dataset_fingerprint,
-    load_prepared,
-    write_prepared,
-)
+from pepler_cli.data.prepared import writing as prepared_writing
+from pepler_cli.data.prepared.fingerprint import dataset_fingerprint
+from pepler_cli.data.prepared.layout import FORMAT
+from pepler_cli.data.prepared.reading import load_prepared
+from pepler_cli.data.prepared.records import PreparedDataset, Record, RecordColumns
+from pepler_cli.data.prepared.writing import write_prepared
 from pepler_cli.data.stats import PAPER_TABLE4, compute_statistics, statistics_table
 from pepler_cli.errors import PeplerError
 
@@ -145,7 +141,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(prepared_module, "_write_hashed", fail)
+    monkeypatch.setattr(prepared_writing, "_write_hashed", fail)
     with pytest.raises(PeplerError, match=r"tiny: cannot write \(disk full\)"):
         _write(tmp_path / "tiny")
     assert list(tmp_path.iterdir()) == []

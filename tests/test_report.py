@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -57,9 +59,48 @@ def test_the_page_holds_the_table_figures_statistics_and_samples(report):
     )
     assert "<h2>Dataset</h2>" in page and "records/user" in page
     assert page.count("<h3>") == 2 and len(re.findall(r"<tr><td>[^<]+</td><td>[^<]+</td>", page)) >= 6
-    assert "<mark>" in page or "-</td>" in page  # features highlighted where they occur
     # Self-contained: nothing is fetched from anywhere.
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page) and "<script" not in page
+
+
+SAMPLE_ROW = re.compile(
+    r"<tr><td>(?P<user>[^<]*)</td><td>(?P<item>[^<]*)</td><td>(?P<feature>[^<]*)</td>"
+    r"<td>(?P<reference>.*?)</td><td>(?P<generated>.*?)</td></tr>"
+)
+
+
+def assert_highlighted(cell: str, text: str, feature: str) -> int:
+    """``cell`` is ``text`` (escaped) with every occurrence of ``feature`` in a <mark>; returns how many."""
+    assert re.sub(r"</?mark>", "", cell) == html.escape(text), (cell, text)
+    marked = re.findall(r"<mark>(.*?)</mark>", cell)
+    assert [m.lower() for m in marked] == [html.escape(feature).lower()] * len(marked), (cell, feature)
+    assert len(marked) == html.escape(text).lower().count(html.escape(feature).lower()), (cell, feature)
+    return len(marked)
+
+
+def test_samples_show_the_first_predictions_with_the_feature_highlighted(report, scored_runs):
+    page = report.read_text(encoding="utf-8")
+    samples = page[page.index("<h2>Explanations</h2>") :]
+    tables = re.split(r"<h3>", samples)[1:]
+    assert len(tables) == len(scored_runs) == 2
+    marked_references = 0
+    for split, table in enumerate(tables, start=1):
+        assert table.startswith(f"pepler-s{split} ("), table[:80]
+        # --samples 3: the first three predictions of the run's scored predictions file, in order.
+        preds = scored_runs[split - 1].parent / f"preds-{split}.jsonl"
+        expected = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()][:3]
+        rows = [found.groupdict() for found in SAMPLE_ROW.finditer(table)]
+        assert [(r["user"], r["item"], r["feature"]) for r in rows] == [
+            (html.escape(p["user"]), html.escape(p["item"]), html.escape(p["feature"])) for p in expected
+        ]
+        for row, prediction in zip(rows, expected):
+            # nete-tiny's explanations read "the featureN was ...": each reference names its own feature.
+            assert prediction["feature"].lower() in prediction["reference"].lower(), prediction
+            marks = assert_highlighted(row["reference"], prediction["reference"], prediction["feature"])
+            assert f"<mark>{html.escape(prediction['feature'])}</mark>" in row["reference"], row
+            marked_references += marks
+            assert_highlighted(row["generated"], prediction["generated"], prediction["feature"])
+    assert marked_references >= 6
 
 
 def _browser() -> str | None:

@@ -171,11 +171,11 @@ def epoch(number: int, loss: float, improved: bool):
 
 @pytest.mark.parametrize("best_epoch", [1, 2])
 def test_a_checkpoint_keeps_the_best_weights_apart_only_when_they_differ(data, tmp_path, tiny_lm, best_epoch):
-    from pepler_cli.data.prepared import load_prepared
+    from pepler_cli.data.prepared.reading import load_prepared
     from pepler_cli.modeling.continuous import ContinuousPromptModel
+    from pepler_cli.strategies import PROMPT_STAGE
     from pepler_cli.training.checkpoint import load_checkpoint, save_checkpoint
     from pepler_cli.training.loop import StageProgress, StageRecord, make_optimizer, set_trainable
-    from pepler_cli.training.strategies import PROMPT_STAGE
 
     model = ContinuousPromptModel(tiny_lm, 5, 7)
     trainable = set_trainable(model, PROMPT_STAGE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -237,44 +238,67 @@ def test_a_different_run_at_the_path_is_left_alone(preds: Path, run: Path, score
     assert snapshot(run) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_read_only_run_is_a_note(preds: Path, run: Path, scored_dataset: Path) -> None:
+def assert_scored_but_not_recorded(result: Any, preds: Path, note: str) -> None:
+    """Success, the one note, and the scores in scores.yaml all the same."""
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: scores not recorded in the run: {note}"], result.stderr
+    assert read_yaml(preds.with_name("preds.scores.yaml"))["n"] == len(PREDICTIONS)
+
+
+@pytest.mark.parametrize("how", ["chmod", "injected"])
+def test_read_only_run_is_a_note(
+    preds: Path, run: Path, scored_dataset: Path, monkeypatch: pytest.MonkeyPatch, refusals, how: str
+) -> None:
+    """A read-only run for real (chmod, which cannot stop root), and as root: access says no for the run's
+    files and any write into it would fail. Either way a note, exit 0, and the run left as it was."""
     write_meta(preds, run)
     before = snapshot(run)
-    run.chmod(0o555)
-    (run / "manifest.yaml").chmod(0o444)
-    try:
+    manifest = run.resolve() / "manifest.yaml"
+    if how == "chmod":
+        run.chmod(0o555)
+        manifest.chmod(0o444)
+        try:
+            if os.access(run, os.W_OK):
+                pytest.skip(
+                    "chmod cannot stop this user (root): a read-only run is writable; run as another user "
+                    "for the real thing (the 'injected' variant checks the same as root)"
+                )
+            result = score(str(preds), "--data", str(scored_dataset))
+        finally:
+            run.chmod(0o755)
+            manifest.chmod(0o644)
+    else:
+        real_access = os.access
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda path, mode, *args, **kwargs: (
+                False
+                if mode & os.W_OK and Path(path).resolve().is_relative_to(run.resolve())
+                else real_access(path, mode, *args, **kwargs)
+            ),
+        )
+        refusals.read_only_folder(run)
         result = score(str(preds), "--data", str(scored_dataset))
-    finally:
-        run.chmod(0o755)
-        (run / "manifest.yaml").chmod(0o644)
-    assert result.exit_code == 0, result.output
-    assert "is not writable" in result.stderr
+    assert_scored_but_not_recorded(result, preds, f"{manifest} is not writable (pass --no-record to skip)")
     assert snapshot(run) == before
 
 
-def test_unwritable_run_is_a_note(
-    preds: Path, run: Path, scored_dataset: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("code", [errno.EACCES, errno.ENOSPC], ids=["EACCES", "ENOSPC"])
+def test_a_failed_write_into_the_run_is_a_note_and_leaves_it_whole(
+    preds: Path, run: Path, scored_dataset: Path, refusals, code: int
 ) -> None:
-    """The same as the read-only test, for a root user that may write anywhere: access says no."""
-    import pepler_cli.runs
-
+    """The run looks writable but the atomic rewrite of its manifest fails at the last step (the rename): a
+    note naming the manifest and why, exit 0, the old manifest byte for byte, no temporary file beside it."""
     write_meta(preds, run)
     before = snapshot(run)
-    real_access = os.access
-    monkeypatch.setattr(
-        pepler_cli.runs.os,
-        "access",
-        lambda path, mode: (
-            False if Path(path).resolve().is_relative_to(run.resolve()) else real_access(path, mode)
-        ),
-    )
+    manifest = run.resolve() / "manifest.yaml"
+    refusals.failing_rename(manifest, code)
     result = score(str(preds), "--data", str(scored_dataset))
-    assert result.exit_code == 0, result.output
-    assert (
-        f"note: scores not recorded in the run: {run.resolve() / 'manifest.yaml'} is not writable"
-        in result.stderr
-    )
+    assert refusals.refused == [str(manifest)]
+    assert_scored_but_not_recorded(result, preds, f"cannot write {manifest} ({os.strerror(code)})")
     assert snapshot(run) == before
 
 

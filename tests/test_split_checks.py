@@ -15,7 +15,8 @@ import yaml
 from typer.testing import CliRunner
 
 from pepler_cli.cli.app import app
-from pepler_cli.data.prepared import load_prepared, write_prepared
+from pepler_cli.data.prepared.reading import load_prepared
+from pepler_cli.data.prepared.writing import write_prepared
 from pepler_cli.data.splits import check_split, make_splits
 from pepler_cli.errors import PeplerError
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pepler_cli.cli.app import app
-from pepler_cli.data.prepared import load_prepared
+from pepler_cli.data.prepared.reading import load_prepared
 from pepler_cli.training.token_cache import CACHE_DIR, cache_path, explanation_token_ids
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nete-tiny"

@@ -52,7 +52,8 @@ def test_no_part_fits_when_feature_and_opinion_are_far_apart(count, cut):
 def test_prepared_raw_reviews_keep_their_features(tmp_path, tokenizer):
     from pathlib import Path
 
-    from pepler_cli.data.prepared import Truncation, load_prepared
+    from pepler_cli.data.prepared.reading import load_prepared
+    from pepler_cli.data.prepared.writing import Truncation
     from pepler_cli.data.raw import prepare_raw
 
     sample = Path(__file__).parent / "fixtures" / "amazon-musical-instruments-sample.jsonl"

@@ -3,9 +3,10 @@
 The run writes its explanation for the pair (greedy, up to 20 tokens); the sequence ``[u, i, <bos>, words]``
 then goes through the LM once more with attention weights returned, and the last layer's weights, averaged
 over its heads, are drawn as a heatmap: one row per generated word (the query), one column per position it
-may attend to. ``before`` draws the same for the model before training: the backbone as its plugin loads it
-and the prompt vectors as training starts (drawn from the run's seed), so a user sees whether training fused
-the IDs into the model (the paper's Fig. 8: the words attend to the trained user and item vectors).
+may attend to. ``before`` draws the same for the model exactly as training started: rebuilt through the same
+function ``pepler train`` used (``modeling.build.initial_model``) from the run's options and seed, and checked
+against the digest of the prompt tensors the run recorded then; so a user sees whether training fused the IDs
+into the model (the paper's Fig. 8: the words attend to the trained user and item vectors).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import torch
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.files import atomic_file
 from pepler_cli.generation.greedy import greedy_decode
+from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
-from pepler_cli.modeling.continuous import PROMPT_INIT_RANGE, ContinuousPromptModel
+from pepler_cli.modeling.build import initial_model, prompt_digest
+from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 from pepler_cli.plots import FORMATS
-from pepler_cli.plugins import get_backbone, load_backbone_model
+from pepler_cli.plugins import get_backbone, get_rating_head
 from pepler_cli.run_model import LoadedRun, load_run
+from pepler_cli.runs import MANIFEST
 
 
 def attention_map(
@@ -44,7 +48,8 @@ def attention_map(
         torch.tensor([loaded.entities.item_row(item, f"--item {item}")]),
     )
     if before:
-        _untrained(loaded, model, trust_remote_code)
+        model = initial_run_model(loaded, trust_remote_code)
+        assert isinstance(model, ContinuousPromptModel)  # the same prompt kind as the run's
     special = special_tokens(loaded.tokenizer)
     with torch.no_grad():
         words = greedy_decode(model, inputs, special.bos, special.eos, MAX_EXPLANATION_TOKENS)[0].tolist()
@@ -59,15 +64,38 @@ def attention_map(
     return {"title": title, "tokens": tokens, "weights": rows, "prompt_share": prompt_share, "out": str(out)}
 
 
-def _untrained(loaded: LoadedRun, model: ContinuousPromptModel, trust_remote_code: bool) -> None:
-    """The model as training started: the plugin's backbone and the prompt drawn from the run's seed."""
+def initial_run_model(loaded: LoadedRun, trust_remote_code: bool = False) -> PromptModel:
+    """The run's model as training started: built again from its recorded options and seed, and refused in one
+    line when its prompt tensors differ from those the run recorded at its start (another torch, say)."""
     config = loaded.manifest["config"]
-    backbone = get_backbone(config["backbone"])
-    model.lm = load_backbone_model(backbone, config.get("backbone_path"), trust_remote_code).eval()
-    generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
-    with torch.no_grad():
-        for table in (model.user_embeddings.weight, model.item_embeddings.weight):
-            table.uniform_(-PROMPT_INIT_RANGE, PROMPT_INIT_RANGE, generator=generator)
+    head = get_rating_head(config["rating_head"]) if config.get("rating_head") else None
+    lora = _lora_settings(loaded.manifest.get("lora"))
+    model, _ = initial_model(
+        config.get("prompt", "continuous"),
+        get_backbone(config["backbone"]),
+        config.get("backbone_path"),
+        loaded.entities,
+        head,
+        seed=int(config.get("seed", 0)),
+        from_scratch=bool(config.get("from_scratch")),
+        lora=lora,
+        trust_remote_code=trust_remote_code,
+    )
+    recorded = (loaded.manifest.get("initial") or {}).get("prompt_sha256")
+    if recorded is not None and prompt_digest(model) != recorded:
+        raise PeplerError(
+            f"{loaded.path / MANIFEST}: field 'initial.prompt_sha256': the model rebuilt from the run's seed is not "
+            "the one its training started from (other torch or plugin versions draw other numbers)"
+        )
+    return model.eval()
+
+
+def _lora_settings(data: dict[str, Any] | None) -> Any:
+    if data is None:
+        return None
+    from pepler_cli.modeling.lora import LoraSettings  # peft: only LoRA runs pay its import
+
+    return LoraSettings.from_dict(data)
 
 
 def _last_layer(model: ContinuousPromptModel, inputs: PromptInputs, ids: list[int]) -> list[list[float]]:

@@ -7,11 +7,14 @@ data, and a model that ships code of its own (``auto_map`` in config.json) is re
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pepler_cli.errors import PeplerError
+from pepler_cli.files import sha256_file
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -72,6 +75,36 @@ def _class_names(auto_map: Any) -> list[str]:
     return names
 
 
+# What from_pretrained reads weights from (pepler loads safetensors only; GGUF through its own plugin).
+WEIGHT_SUFFIXES = (".safetensors", ".gguf")
+_SNAPSHOT = re.compile(r"/snapshots/([0-9a-f]{40})/")
+
+
+def weight_file_hashes(directory: Path) -> dict[str, str]:
+    """sha256 of every weight file of a model directory, by name: what identifies the weights it loads."""
+    files = sorted(p for p in directory.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    return {p.name: _file_hash(p, p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
+@functools.cache
+def _file_hash(path: Path, size: int, mtime_ns: int) -> str:
+    """Hashed once per process while the file is unchanged (size and mtime are part of the key)."""
+    return sha256_file(path)
+
+
+def hub_revision(repo_id: str) -> str | None:
+    """The commit a hub id resolves to, as from_pretrained resolves it (online: the hub's ``main`` now;
+    offline: the cached snapshot), or None when it cannot be resolved."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        resolved = hf_hub_download(repo_id, "config.json")
+    except Exception:  # noqa: BLE001 - any failure (network, unknown id, bad name) means "cannot tell"
+        return None
+    found = _SNAPSHOT.search(Path(resolved).as_posix())
+    return found.group(1) if found else None
+
+
 class HuggingFaceBackbone:
     """Architecture, save/load and width for any ``transformers`` causal LM.
 
@@ -85,7 +118,12 @@ class HuggingFaceBackbone:
     hub_id: str = ""
 
     def describe_weights(self, path: str | None = None) -> dict[str, Any]:
-        return {"source": path or self.hub_id}
+        """A local directory by the sha256 of each weight file; a hub id by the commit it resolves to now
+        (None when that cannot be told: offline and not cached; the load then fails on its own)."""
+        source = path or self.hub_id
+        if Path(source).is_dir():
+            return {"source": source, "files": weight_file_hashes(Path(source))}
+        return {"source": source, "revision": hub_revision(source)}
 
     def architecture(self, model: PreTrainedModel) -> dict[str, Any]:
         architecture = json.loads(model.config.to_json_string())

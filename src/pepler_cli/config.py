@@ -19,7 +19,7 @@ from pepler_cli.data.nete import NETE_DATASETS
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.files import read_yaml_mapping
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
-from pepler_cli.training.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT, uses_lora
+from pepler_cli.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT, uses_lora
 
 RAW_ONLY_OPTIONS = ("user_field", "item_field", "rating_field", "text_field", "seed")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

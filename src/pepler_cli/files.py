@@ -33,8 +33,9 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_user_text(path: Path, what: str) -> str:
-    """A user's text file, or a PeplerError that names it and says what is wrong in one line."""
+def read_user_text(path: Path, what: str, not_text: str = "not UTF-8 text") -> str:
+    """A user's text file, or a PeplerError that names it and says what is wrong in one line (``not_text``:
+    how it says that the bytes are not UTF-8)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -42,9 +43,9 @@ def read_user_text(path: Path, what: str) -> str:
     except IsADirectoryError:
         raise PeplerError(f"{path}: is a directory, not a {what}") from None
     except UnicodeDecodeError as error:
-        raise PeplerError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        raise PeplerError(f"{path}: {not_text} (byte {error.start})") from None
     except OSError as error:
-        raise PeplerError(f"{path}: cannot read ({error.strerror})") from None
+        raise PeplerError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
 def ensure_new_output(path: Path, overwrite: bool) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pepler_cli.config import PrepareConfig, saved_options
 from pepler_cli.data.nete import check_nete_source, prepare_nete
-from pepler_cli.data.prepared import PrepareResult, Truncation
+from pepler_cli.data.prepared.writing import PrepareResult, Truncation
 from pepler_cli.data.raw import FieldMap, prepare_raw
 from pepler_cli.errors import UsageError
 from pepler_cli.files import ensure_new_output, output_lock

@@ -174,13 +174,34 @@ def _plugin(run: Path, field: str, get: Any, name: str) -> Any:
 
 
 def _check_same_weights(run: Path, manifest: dict[str, Any], now: dict[str, Any]) -> None:
-    """A frozen backbone is referenced, not copied: refuse other weights than the run was trained with."""
+    """A frozen backbone is referenced, not copied: refuse other weights than the run was trained with.
+
+    Only what the run recorded is compared (runs of older pepler versions recorded the source alone), and a
+    field the plugin cannot tell now (None: a hub revision while offline and uncached) is not held against it.
+    """
     recorded = (manifest.get("backbone") or {}).get("weights")
-    if recorded is not None and recorded != now:
+    if not isinstance(recorded, dict):
+        return
+    differ = {
+        key: (value, now.get(key))
+        for key, value in recorded.items()
+        if value is not None and now.get(key) is not None and now.get(key) != value
+    }
+    differ.update({key: (value, None) for key, value in recorded.items() if value is not None and key not in now})
+    if differ:
+        field = min(differ)
+        then, today = differ[field]
         raise PeplerError(
-            f"{run / MANIFEST}: field 'backbone.weights': the run was trained on {recorded}, but the backbone "
-            f"plugin now loads {now}"
+            f"{run / MANIFEST}: field 'backbone.weights.{field}': the run was trained on {_short(then)}, but "
+            f"{recorded.get('source')} now loads {_short(today)}; train again, or restore the weights it used"
         )
+
+
+def _short(value: Any) -> str:
+    """A recorded weights field for one line: file hashes as their first 12 hex digits."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {str(v)[:12]}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def _read_lines(path: Path) -> list[str]:

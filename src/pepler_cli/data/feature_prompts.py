@@ -19,6 +19,8 @@ from pepler_cli.paper import MAX_DISCRETE_PROMPT_TOKENS
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from pepler_cli.plugins import Tokenizer
+
 
 @dataclass(frozen=True)
 class FeatureIndex:
@@ -66,3 +68,8 @@ def encode_prompts(
     encoded = tokenizer(distinct, add_special_tokens=False)["input_ids"] if distinct else []
     by_text = {text: ids[:max_tokens] for text, ids in zip(distinct, encoded)}
     return [by_text[text] for text in texts]
+
+
+def discrete_prompt_ids(records: Sequence, tokenizer: Tokenizer, features: FeatureIndex) -> list[list[int]]:
+    """Each record's discrete prompt as token ids: training and generation build them alike."""
+    return encode_prompts([features.prompt_text(r.user, r.item) for r in records], tokenizer)

@@ -23,17 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pepler_cli.data.prepared import (
-    SPLIT_PARTS,
-    PrepareResult,
-    RecordColumns,
-    Split,
-    Truncation,
-    load_prepared,
-    progress_task,
-    read_index_file,
-    truncate_and_write,
-)
+from pepler_cli.data.prepared.layout import SPLIT_PARTS, Split
+from pepler_cli.data.prepared.reading import load_prepared, read_index_file
+from pepler_cli.data.prepared.records import RecordColumns
+from pepler_cli.data.prepared.writing import PrepareResult, Truncation, progress_task, truncate_and_write
 from pepler_cli.data.safe_pickle import load_plain_pickle
 from pepler_cli.data.stats import PAPER_DATASET_TITLES
 from pepler_cli.errors import PeplerError, UsageError

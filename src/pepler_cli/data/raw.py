@@ -21,13 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pepler_cli.data import extraction
-from pepler_cli.data.prepared import (
-    PrepareResult,
-    RecordColumns,
-    Truncation,
-    progress_task,
-    truncate_and_write,
-)
+from pepler_cli.data.prepared.records import RecordColumns
+from pepler_cli.data.prepared.writing import PrepareResult, Truncation, progress_task, truncate_and_write
 from pepler_cli.data.splits import SPLIT_COUNT, SPLIT_METHOD, SPLIT_RATIOS, make_splits
 from pepler_cli.data.windows import fit_explanation
 from pepler_cli.errors import PeplerError, UsageError

@@ -18,7 +18,7 @@ Each part is written sorted by record number. The three parts are disjoint and t
 Splits are checked, not trusted: :func:`check_split` refuses parts that share a record or are empty, and
 validation/test records whose user or item never occurs in training unless ``--allow-unseen`` (every split
 ``prepare`` writes, and the split ``train`` uses). :func:`unknown_pairs` finds the pairs a run has no trained
-vector for (``generate``/``score --unknown``).
+vector for, and :func:`keep_known_pairs` is ``--unknown error|skip`` for both ``generate`` and ``score``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Container, Hashable, Sequence
+from typing import NamedTuple, TypeVar
 
+from pepler_cli.data.prepared.layout import SPLIT_PARTS
 from pepler_cli.errors import PeplerError
+
+T = TypeVar("T")
 
 SPLIT_COUNT = 5
 SPLIT_RATIOS = (0.8, 0.1, 0.1)
-SPLIT_PARTS = ("train", "validation", "test")
 SPLIT_METHOD = (
     "random per split k (random.Random(f'{seed}/{k}') shuffle); a greedy pass puts into train the "
     "first record of every user and item not yet covered, then train is filled to 80%, validation to "
@@ -160,6 +163,45 @@ def _record_list(numbers: set[int]) -> str:
 # ---------------------------------------------------------------------------- pairs of ids never trained
 
 UNKNOWN_HINT = "pass --unknown skip to leave them out"
+
+
+class KnownIds(NamedTuple):
+    """The users and items a run has trained, and how a message says what the others are."""
+
+    users: Container[Hashable]
+    items: Container[Hashable]
+    unknown_to: str  # ends "... have a user or item ___": "the run never saw in training (split 1, train)"
+
+
+def keep_known_pairs(
+    entries: Sequence[T],
+    users: Sequence[Hashable],
+    items: Sequence[Hashable],
+    known: KnownIds,
+    *,
+    unknown: str,
+    where: object,
+    what: str,
+    purpose: str,
+) -> list[T]:
+    """The ``entries`` whose pair (``users[k]``, ``items[k]``) is known, as ``--unknown`` says: with ``error``
+    any other is a one-line error naming ``where``; with ``skip`` the others are left out, and leaving out every
+    entry is an error too. ``what`` names the entries ("predictions"), ``purpose`` what they are for ("score").
+    """
+    positions = unknown_pairs(users, items, known.users, known.items)
+    if not positions:
+        return list(entries)
+    first = first_unknown_ids(positions, users, items, known.users, known.items)
+    found = (
+        f"{len(positions)} of {len(entries)} {what} have a user or item {known.unknown_to} (first: {first})"
+    )
+    if unknown == "error":
+        raise PeplerError(f"{where}: {found}; {UNKNOWN_HINT}")
+    dropped = set(positions)
+    kept = [entry for position, entry in enumerate(entries) if position not in dropped]
+    if not kept:
+        raise PeplerError(f"{where}: {found}: nothing is left to {purpose}")
+    return kept
 
 
 def unknown_pairs(

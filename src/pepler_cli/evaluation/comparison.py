@@ -13,10 +13,8 @@ into mean ± std first (``grouping.py``).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pepler_cli.errors import PeplerError, UsageError
+from pepler_cli.evaluation import tables
 from pepler_cli.evaluation.catalogue import (
     ALL_METRICS,
     METRIC_KEYS,
@@ -259,41 +258,43 @@ def _descriptive_cells(row: Row, with_key: bool) -> list[str]:
     return cells
 
 
+def _lead(rows: Sequence[Row]) -> int:
+    """How many text columns come before the metrics."""
+    return len(DESCRIPTIVE_COLUMNS) + show_key_column(rows)
+
+
+def _cells(
+    rows: Sequence[Row], columns: Sequence[Metric], mark: Callable[[str, bool], Any]
+) -> list[list[Any]]:
+    """Every row's cells; ``mark(text, best)`` writes a metric's value, ``best`` where the row holds the best."""
+    with_key = show_key_column(rows)
+    return [
+        [
+            *_descriptive_cells(row, with_key),
+            *(mark(metric.format(row.scores.get(metric.key)), metric.key in marks) for metric in columns),
+        ]
+        for row, marks in zip(rows, best_marks(rows, columns))
+    ]
+
+
 def render_markdown(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
     """A GitHub-flavoured markdown table; best values in **bold**."""
-    with_key = show_key_column(rows)
-    header = _header(rows, columns)
-    descriptive_count = len(header) - len(columns)
-    lines = [
-        "| " + " | ".join(_md_escape(h) for h in header) + " |",
-        "|" + "|".join(["---"] * descriptive_count + ["---:"] * len(columns)) + "|",
-    ]
-    for row, marks in zip(rows, best_marks(rows, columns)):
-        cells = [_md_escape(c) for c in _descriptive_cells(row, with_key)]
-        for metric in columns:
-            text = metric.format(row.scores.get(metric.key))
-            cells.append(f"**{text}**" if metric.key in marks else text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+    cells = _cells(rows, columns, lambda text, best: f"**{text}**" if best else text)
+    return tables.markdown_table(_header(rows, columns), _lead(rows), cells)
 
 
 def render_csv(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
     """CSV with a header line; numbers rounded as in the paper, an empty cell where a metric is missing."""
     with_key = show_key_column(rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_header(rows, columns))
-    for row in rows:
-        cells = _descriptive_cells(row, with_key)
-        for metric in columns:
-            value = row.scores.get(metric.key)
-            cells.append("" if value is None else metric.format(value))
-        writer.writerow(cells)
-    return buffer.getvalue()
+    cells = [
+        [*_descriptive_cells(row, with_key), *(_csv_value(row, metric) for metric in columns)] for row in rows
+    ]
+    return tables.csv_table(_header(rows, columns), cells)
+
+
+def _csv_value(row: Row, metric: Metric) -> str:
+    value = row.scores.get(metric.key)
+    return "" if value is None else metric.format(value)
 
 
 def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -324,48 +325,13 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Table:
     """A rich Table; the best value of each metric column in bold green."""
-    with_key = show_key_column(rows)
-    table = Table(title_justify="left")
-    header = _header(rows, columns)
-    descriptive_count = len(header) - len(columns)
-    for label in header[:descriptive_count]:
-        table.add_column(label, overflow="fold")
-    for metric in columns:
-        table.add_column(f"{metric.label} {metric.arrow}", justify="right", no_wrap=True)
-    for row, marks in zip(rows, best_marks(rows, columns)):
-        cells = [Text(c) for c in _descriptive_cells(row, with_key)]
-        for metric in columns:
-            text = metric.format(row.scores.get(metric.key))
-            cells.append(Text(text, style="bold green" if metric.key in marks else ""))
-        table.add_row(*cells)
-    return table
-
-
-_LATEX_SPECIAL = {c: f"\\{c}" for c in "&%$#_{}"} | {
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-    "\\": r"\textbackslash{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+    lead = _lead(rows)
+    header = [*_header(rows, columns)[:lead], *(f"{m.label} {m.arrow}" for m in columns)]
+    cells = _cells(rows, columns, lambda text, best: Text(text, style="bold green" if best else ""))
+    return tables.rich_table(header, lead, cells)
 
 
 def render_latex(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
     """A booktabs table a paper can \\input (needs \\usepackage{booktabs}); best values in bold."""
-    with_key = show_key_column(rows)
-    header = _header(rows, columns)
-    lines = [
-        "\\begin{tabular}{" + "l" * (len(header) - len(columns)) + "r" * len(columns) + "}",
-        "\\toprule",
-        " & ".join(latex_escape(h) for h in header) + " \\\\",
-        "\\midrule",
-    ]
-    for row, marks in zip(rows, best_marks(rows, columns)):
-        cells = [latex_escape(c) for c in _descriptive_cells(row, with_key)]
-        for metric in columns:
-            text = metric.format(row.scores.get(metric.key))
-            cells.append(f"\\textbf{{{text}}}" if metric.key in marks else text)
-        lines.append(" & ".join(cells) + " \\\\")
-    return "\n".join([*lines, "\\bottomrule", "\\end{tabular}"]) + "\n"
+    cells = _cells(rows, columns, lambda text, best: f"\\textbf{{{text}}}" if best else text)
+    return tables.latex_table(_header(rows, columns), _lead(rows), cells)

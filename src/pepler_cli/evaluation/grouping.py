@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pepler_cli.errors import UsageError
+from pepler_cli.evaluation import tables
 from pepler_cli.evaluation.catalogue import ALL_METRICS, RATING_METRICS, Metric
-from pepler_cli.evaluation.comparison import Row, latex_escape
+from pepler_cli.evaluation.comparison import Row
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -238,22 +239,13 @@ def footer(grouped: Grouped) -> str:
 
 def render_grouped_markdown(grouped: Grouped, columns: Sequence[Metric]) -> str:
     header = _header(grouped, columns)
-    lead = len(header) - len(columns)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * lead + ["---:"] * len(columns)) + "|"]
-    for group in grouped.groups:
-        cells = [c.replace("|", "\\|") for c in _lead(grouped, group)]
-        lines.append("| " + " | ".join([*cells, *(cell(group, m) for m in columns)]) + " |")
-    return "\n".join(lines) + f"\n\n{footer(grouped)}\n"
+    table = tables.markdown_table(header, len(header) - len(columns), _rows(grouped, columns))
+    return table + f"\n{footer(grouped)}\n"
 
 
 def render_grouped_csv(grouped: Grouped, columns: Sequence[Metric]) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     metric_header = [f"{m.label} {part}" for m in columns for part in ("mean", "std", "p")]
-    writer.writerow([*_header(grouped, [])[: len(_header(grouped, []))], *metric_header])
+    rows = []
     for group in grouped.groups:
         values: list[str] = []
         for metric in columns:
@@ -264,25 +256,19 @@ def render_grouped_csv(grouped: Grouped, columns: Sequence[Metric]) -> str:
             )
             values += ["" if mean is None else metric.format(mean), "" if std is None else metric.format(std)]
             values.append("" if p is None else f"{p:.4g}")
-        writer.writerow([*_lead(grouped, group), *values])
-    return buffer.getvalue()
+        rows.append([*_lead(grouped, group), *values])
+    return tables.csv_table([*_header(grouped, []), *metric_header], rows)
 
 
 def render_grouped_latex(grouped: Grouped, columns: Sequence[Metric]) -> str:
     """A booktabs table a paper can \\input (needs \\usepackage{booktabs})."""
     header = _header(grouped, columns)
-    lead = len(header) - len(columns)
-    lines = [
-        "\\begin{tabular}{" + "l" * lead + "r" * len(columns) + "}",
-        "\\toprule",
-        " & ".join(latex_escape(h) for h in header) + " \\\\",
-        "\\midrule",
-    ]
-    for group in grouped.groups:
-        cells = [latex_escape(c) for c in _lead(grouped, group)]
-        lines.append(" & ".join([*cells, *(cell(group, m, latex=True) for m in columns)]) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", f"% {footer(grouped)}"]
-    return "\n".join(lines) + "\n"
+    table = tables.latex_table(header, len(header) - len(columns), _rows(grouped, columns, latex=True))
+    return table + f"% {footer(grouped)}\n"
+
+
+def _rows(grouped: Grouped, columns: Sequence[Metric], latex: bool = False) -> list[list[str]]:
+    return [[*_lead(grouped, g), *(cell(g, m, latex=latex) for m in columns)] for g in grouped.groups]
 
 
 def grouped_json(grouped: Grouped) -> dict[str, Any]:
@@ -311,15 +297,7 @@ def grouped_json(grouped: Grouped) -> dict[str, Any]:
 
 def grouped_table(grouped: Grouped, columns: Sequence[Metric]) -> Table:
     """A rich Table of the groups, the test named in its caption."""
-    from rich.table import Table
-
-    table = Table(title_justify="left", caption=footer(grouped), caption_justify="left")
     header = _header(grouped, columns)
     lead = len(header) - len(columns)
-    for label in header[:lead]:
-        table.add_column(label, overflow="fold")
-    for metric in columns:
-        table.add_column(f"{metric.label} {metric.arrow}", justify="right", no_wrap=True)
-    for group in grouped.groups:
-        table.add_row(*_lead(grouped, group), *(cell(group, m) for m in columns))
-    return table
+    header[lead:] = [f"{metric.label} {metric.arrow}" for metric in columns]
+    return tables.rich_table(header, lead, _rows(grouped, columns), caption=footer(grouped))

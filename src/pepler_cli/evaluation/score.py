@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pepler_cli.config import ScoreConfig
-from pepler_cli.data.prepared import feature_file, load_prepared, read_manifest, read_rating_range
-from pepler_cli.data.splits import UNKNOWN_HINT, first_unknown_ids, unknown_pairs
+from pepler_cli.data.prepared.layout import feature_file
+from pepler_cli.data.prepared.reading import load_prepared, read_manifest, read_rating_range
+from pepler_cli.data.splits import KnownIds, keep_known_pairs
 from pepler_cli.errors import PeplerError
 from pepler_cli.evaluation.provenance import Link, link_predictions, run_entry
 from pepler_cli.evaluation.scores_file import default_scores_path, scores_document, write_scores_file
@@ -80,30 +81,26 @@ def drop_unknown(
     known = known_ids(config, link)
     if known is None:
         return predictions, 0
-    known_users, known_items, unknown_to = known
-    users = [p.user for p in predictions]
-    items = [p.item for p in predictions]
-    unknown = unknown_pairs(users, items, known_users, known_items)
-    if not unknown:
-        return predictions, 0
-    first = first_unknown_ids(unknown, users, items, known_users, known_items)
-    found = (
-        f"{len(unknown)} of {len(predictions)} predictions have a user or item {unknown_to} (first: {first})"
+    kept = keep_known_pairs(
+        predictions,
+        [p.user for p in predictions],
+        [p.item for p in predictions],
+        known,
+        unknown=config.unknown,
+        where=config.predictions,
+        what="predictions",
+        purpose="score",
     )
-    if config.unknown == "error":
-        raise PeplerError(f"{config.predictions}: {found}; {UNKNOWN_HINT}")
-    dropped = set(unknown)
-    kept = [p for position, p in enumerate(predictions) if position not in dropped]
-    if not kept:
-        raise PeplerError(f"{config.predictions}: {found}: nothing is left to score")
-    notes.append(
-        f"note: skipped {len(unknown)} of {len(predictions)} predictions whose user or item {unknown_to} "
-        "(--unknown skip)"
-    )
-    return kept, len(unknown)
+    skipped = len(predictions) - len(kept)
+    if skipped:
+        notes.append(
+            f"note: skipped {skipped} of {len(predictions)} predictions whose user or item {known.unknown_to} "
+            "(--unknown skip)"
+        )
+    return kept, skipped
 
 
-def known_ids(config: ScoreConfig, link: Link | None) -> tuple[set[str], set[str], str] | None:
+def known_ids(config: ScoreConfig, link: Link | None) -> KnownIds | None:
     """The users and items the run behind the predictions has trained, and how to say what the others are.
 
     The predictions' sidecar names the run. Its manifest names the dataset (fingerprint) and split it was
@@ -124,13 +121,15 @@ def known_ids(config: ScoreConfig, link: Link | None) -> tuple[set[str], set[str
         dataset = load_prepared(config.data)
         if split in dataset.splits:
             users, items = dataset.training_ids(split)
-            return users, items, f"the run never saw in training ({config.data}, split {split}, train)"
+            return KnownIds(
+                users, items, f"the run never saw in training ({config.data}, split {split}, train)"
+            )
     users_file, items_file = run_path / USERS, run_path / ITEMS
     if not (users_file.is_file() and items_file.is_file()):
         return None
     users = set(read_user_text(users_file, "list of user ids").splitlines())
     items = set(read_user_text(items_file, "list of item ids").splitlines())
-    return users, items, f"that the run has no vector for ({run_path}: {USERS}, {ITEMS})"
+    return KnownIds(users, items, f"that the run has no vector for ({run_path}: {USERS}, {ITEMS})")
 
 
 def _dataset_fingerprint(data: Path) -> str | None:

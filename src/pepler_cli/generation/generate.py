@@ -13,9 +13,11 @@ from typing import Any
 import torch
 
 from pepler_cli.config import GenerateConfig, saved_options
-from pepler_cli.data.feature_prompts import FeatureIndex
-from pepler_cli.data.prepared import PreparedDataset, Record, load_prepared
-from pepler_cli.data.splits import UNKNOWN_HINT, first_unknown_ids, unknown_pairs
+from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids
+from pepler_cli.data.prepared.layout import SPLIT_PARTS
+from pepler_cli.data.prepared.reading import load_prepared
+from pepler_cli.data.prepared.records import PreparedDataset, Record
+from pepler_cli.data.splits import KnownIds, keep_known_pairs
 from pepler_cli.distributed import World, barrier, gather_objects, process_group, rank_device
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import ensure_new_output, output_lock
@@ -26,9 +28,7 @@ from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.predictions import Prediction, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
 from pepler_cli.text_cleanup import clean_up_spaces
-from pepler_cli.training.examples import discrete_prompt_ids
 
-SPLIT_PARTS = ("train", "validation", "test")
 Progress = Callable[[int, int], None]
 
 
@@ -120,28 +120,22 @@ def _known_pairs(
         and dataset.fingerprint == trained_on.get("fingerprint")
         and run_split in dataset.splits
     ):
-        known_users, known_items = dataset.training_ids(run_split)
-        unknown_to = f"the run never saw in training (split {run_split}, train)"
+        users, items = dataset.training_ids(run_split)
+        known = KnownIds(users, items, f"the run never saw in training (split {run_split}, train)")
     else:
-        known_users, known_items = set(run.entities.users), set(run.entities.items)
-        unknown_to = "that the run has no vector for (it was trained on another dataset)"
-    users = [dataset.records[n].user for n in numbers]
-    items = [dataset.records[n].item for n in numbers]
-    unknown = unknown_pairs(users, items, known_users, known_items)
-    if not unknown:
-        return numbers
-    first = first_unknown_ids(unknown, users, items, known_users, known_items)
-    found = (
-        f"{len(unknown)} of {len(numbers)} {config.split} pairs of {data_path} (split {split_number}) have a "
-        f"user or item {unknown_to} (first: {first})"
+        no_vector = "that the run has no vector for (it was trained on another dataset)"
+        known = KnownIds(set(run.entities.users), set(run.entities.items), no_vector)
+    records = dataset.records
+    return keep_known_pairs(
+        numbers,
+        [records[n].user for n in numbers],
+        [records[n].item for n in numbers],
+        known,
+        unknown=config.unknown,
+        where=config.run,
+        what=f"{config.split} pairs of {data_path} (split {split_number})",
+        purpose="explain",
     )
-    if config.unknown == "error":
-        raise PeplerError(f"{config.run}: {found}; {UNKNOWN_HINT}")
-    dropped = set(unknown)
-    kept = [n for position, n in enumerate(numbers) if position not in dropped]
-    if not kept:
-        raise PeplerError(f"{config.run}: {found}: nothing is left to explain")
-    return kept
 
 
 def _decode(

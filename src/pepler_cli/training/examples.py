@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pepler_cli.data.feature_prompts import FeatureIndex, encode_prompts
+from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids
 from pepler_cli.modeling.batch import Batch, collate
 from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.modeling.special_tokens import special_tokens
@@ -63,10 +63,6 @@ def encode_examples(
         ratings=[float(r.rating) for r in chosen],
         prompt_ids=discrete_prompt_ids(chosen, tokenizer, features) if features is not None else None,
     )
-
-
-def discrete_prompt_ids(records: Sequence, tokenizer: Tokenizer, features: FeatureIndex) -> list[list[int]]:
-    return encode_prompts([features.prompt_text(r.user, r.item) for r in records], tokenizer)
 
 
 # Length bucketing sorts this many batches' worth of shuffled examples at a time: batches of similar lengths,

@@ -22,6 +22,7 @@ import torch
 
 from pepler_cli.distributed import SINGLE, World, all_reduce_max, all_reduce_sum, shard
 from pepler_cli.modeling.base import Losses, PromptModel
+from pepler_cli.strategies import Stage
 from pepler_cli.training.examples import Examples, batch_rows, collate_rows
 from pepler_cli.training.steps import (
     agreed_stop,
@@ -32,7 +33,6 @@ from pepler_cli.training.steps import (
     train_step,
     wrap,
 )
-from pepler_cli.training.strategies import Stage
 
 # Progress-bar numbers need a device-to-host copy; refreshing every few steps keeps the GPU busy.
 REPORT_EVERY_STEPS = 10

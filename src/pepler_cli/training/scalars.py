@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from pepler_cli.errors import UsageError
+from pepler_cli.strategies import Stage
 from pepler_cli.training.loop import EpochRecord, Reporter
-from pepler_cli.training.strategies import Stage
 
 LOG_DIR, CSV_FILE = "logs", "scalars.csv"
 LOGGERS = ("auto", "tensorboard", "csv", "none")

@@ -24,13 +24,14 @@ import torch
 import pepler_cli
 from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.data.feature_prompts import FeatureIndex
-from pepler_cli.data.prepared import PreparedDataset, load_prepared
+from pepler_cli.data.prepared.reading import load_prepared
+from pepler_cli.data.prepared.records import PreparedDataset
 from pepler_cli.devices import use_bf16
 from pepler_cli.distributed import World, barrier, current_world, process_group, rank_device
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_directory, ensure_new_output, output_lock
 from pepler_cli.modeling.base import PromptModel
-from pepler_cli.modeling.build import build_model
+from pepler_cli.modeling.build import initial_model, prompt_digest
 from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.plugins import (
@@ -38,11 +39,11 @@ from pepler_cli.plugins import (
     RatingHead,
     get_backbone,
     get_rating_head,
-    load_backbone_model,
     registry,
 )
 from pepler_cli.run_model import write_run_files
 from pepler_cli.runs import RUN_FORMAT
+from pepler_cli.strategies import Stage, stages_of, uses_lora
 from pepler_cli.training.checkpoint import (
     Resumed,
     checkpoint_dir,
@@ -67,7 +68,6 @@ from pepler_cli.training.loop import (
 )
 from pepler_cli.training.scalars import LoggingReporter, ScalarSink, logs_dir, move_logs, open_sink
 from pepler_cli.training.steps import is_sharded, whole
-from pepler_cli.training.strategies import Stage, stages_of, uses_lora
 from pepler_cli.training.token_cache import explanation_token_ids
 
 if TYPE_CHECKING:
@@ -122,10 +122,10 @@ def _train_locked(
     device = rank_device(world, config.device)
     bf16 = use_bf16(config.precision, device)
 
-    torch.manual_seed(config.seed)
     tokenizer = backbone.load_tokenizer(config.backbone_path)
     entities = EntityIndex.from_records(dataset.records)
-    model, lora = _build(config, backbone, head_plugin, entities)
+    model, lora = _build(config, backbone, head_plugin, entities)  # seeds the global generator
+    initial = prompt_digest(model)
     checkpoint = checkpoint_dir(config.out)
     resumed = _resume_point(config, checkpoint, dataset.manifest.get("fingerprint"))
     if resumed is not None:
@@ -209,6 +209,8 @@ def _train_locked(
         "trust_remote_code": config.trust_remote_code,  # loading the run passes the same (run_model.py)
     }
     manifest["dataset"].update(split_check)
+    if initial is not None:
+        manifest["initial"] = {"prompt_sha256": initial}  # what `pepler attention --before` rebuilds
     if lora is not None:
         manifest["lora"] = lora.as_dict()
     manifest["distributed"] = _layout(config, world, device)
@@ -274,20 +276,27 @@ def _check_split(config: TrainConfig, dataset: PreparedDataset) -> dict[str, Any
 def _build(
     config: TrainConfig, backbone: Backbone, head_plugin: RatingHead | None, entities: EntityIndex
 ) -> tuple[PromptModel, LoraSettings | None]:
-    """The prompt model around the backbone (randomly re-initialised with ``from_scratch``), with LoRA adapters
-    when the strategy uses them; returns it and the resolved LoRA settings (None without LoRA)."""
-    lm = load_backbone_model(backbone, config.backbone_path, config.trust_remote_code)
-    if config.from_scratch:
-        lm = backbone.build_model(backbone.architecture(lm))  # drawn from the seeded generator
-    head = head_plugin.build(backbone.embedding_width(lm)) if head_plugin is not None else None
-    lora = None
+    """The prompt model as training starts (``modeling.build.initial_model``: ``pepler attention --before``
+    rebuilds the same), with LoRA adapters when the strategy uses them; returns it and the resolved LoRA
+    settings (None without LoRA)."""
     assert config.strategy is not None  # filled in by TrainConfig
+    lora = None
     if uses_lora(config.strategy):
-        from pepler_cli.modeling.lora import LoraSettings, add_lora  # peft: only LoRA runs pay its import
+        from pepler_cli.modeling.lora import LoraSettings  # peft: only LoRA runs pay its import
 
         targets = tuple(config.lora_targets) if config.lora_targets else None
-        lora = add_lora(lm, LoraSettings(config.lora_rank, config.lora_alpha, config.lora_dropout, targets))
-    return build_model(config.prompt, lm, entities, head), lora
+        lora = LoraSettings(config.lora_rank, config.lora_alpha, config.lora_dropout, targets)
+    return initial_model(
+        config.prompt,
+        backbone,
+        config.backbone_path,
+        entities,
+        head_plugin,
+        seed=config.seed,
+        from_scratch=config.from_scratch,
+        lora=lora,
+        trust_remote_code=config.trust_remote_code,
+    )
 
 
 def _whole_model(

