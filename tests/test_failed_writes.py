@@ -17,7 +17,6 @@ import builtins
 import errno
 import io
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -266,45 +265,6 @@ def test_read_only_output_folder(
 
 # The last step of every atomic write: the complete temporary output renamed onto the output's name.
 RENAME_ERRORS = [errno.EACCES, errno.ENOSPC]
-# Two bugs of the source make some cases fail. Such a case checks everything else, then checks that the
-# output differs from the old one in exactly the bug's way, and only then is marked xfail (so any other
-# breakage still fails it); once the bug is fixed the case passes and its entry here can go.
-SWAP_BUG = (
-    "bug: atomic_directory (files.py) moves the old output aside to .NAME.*.old and does not move it back "
-    "when renaming the new one into place fails, so the old output disappears"
-)
-SIDECAR_BUG = (
-    "bug: write_predictions (predictions.py) renames the new preds.meta.yaml into place before preds.jsonl "
-    "and leaves it there when the predictions' rename fails"
-)
-KNOWN_BUGS = {
-    ("prepare", True): SWAP_BUG,
-    ("export-data", True): SWAP_BUG,
-    ("train", True): SWAP_BUG,
-    ("generate", False): SIDECAR_BUG,
-    ("generate", True): SIDECAR_BUG,
-}
-
-
-def as_the_bug_leaves_it(bug: str, out: Path, before: dict, after: dict) -> bool:
-    """Whether ``after`` is ``before`` changed in exactly the way ``bug`` changes it, and no other."""
-    if bug == SWAP_BUG:  # the old output whole, under one hidden .NAME.*.old name instead of NAME
-        aside = {
-            key.split("/")[0] for key in after if re.fullmatch(rf"\.{re.escape(out.name)}\..+\.old", key)
-        }
-        if len(aside) != 1:
-            return False
-        (old,) = aside
-        moved_back = {
-            out.name + key[len(old) :] if key == old or key.startswith(old + "/") else key: value
-            for key, value in after.items()
-        }
-        return out.name not in after and moved_back == before
-    # SIDECAR_BUG: only the predictions' sidecar differs (new, or rewritten over the old one)
-    sidecar = out.name.removesuffix(".jsonl") + ".meta.yaml"
-    return sidecar in after and {k: v for k, v in after.items() if k != sidecar} == {
-        k: v for k, v in before.items() if k != sidecar
-    }
 
 
 @pytest.mark.parametrize("code", RENAME_ERRORS, ids=[errno.errorcode[code] for code in RENAME_ERRORS])
@@ -327,10 +287,6 @@ def test_final_rename_fails(
     line = error_line(result, str(out), os.strerror(code))
     # The old output byte for byte (or none), nothing new beside it, no temporary file.
     after = without_resume_state(name, out, line, snapshot(folder))
-    bug = KNOWN_BUGS.get((name, existing))
-    if bug is not None and after != before:
-        assert as_the_bug_leaves_it(bug, out, before, after), sorted(set(after) ^ set(before))
-        pytest.xfail(bug)
     assert after == before
 
 

@@ -7,6 +7,7 @@ docs/formats.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -114,6 +115,8 @@ def write_predictions(
     was. A failure is a PeplerError naming the file.
     """
     path = Path(path)
+    sidecar = meta_path(path)
+    old_sidecar = sidecar.read_bytes() if provenance is not None and sidecar.is_file() else None
     try:
         with atomic_file(path, "wb") as handle:
             digest = hashlib.sha256()
@@ -130,8 +133,23 @@ def write_predictions(
                     raise PeplerError(
                         f"{path}: not written, as its sidecar was not: {error.message}"
                     ) from None
-    except OSError as error:
-        raise PeplerError(f"{path}: cannot write ({error.strerror or error})") from None
+    except BaseException as error:
+        if provenance is not None:
+            _put_back(sidecar, old_sidecar)
+        if isinstance(error, OSError):
+            raise PeplerError(f"{path}: cannot write ({error.strerror or error})") from None
+        raise
+
+
+def _put_back(sidecar: Path, old: bytes | None) -> None:
+    """The predictions could not be renamed into place after their new sidecar was: restore the sidecar that
+    described the predictions still there (or remove the new one when there was none)."""
+    with contextlib.suppress(OSError):
+        if old is None:
+            sidecar.unlink(missing_ok=True)
+        else:
+            with atomic_file(sidecar, "wb") as handle:
+                handle.write(old)
 
 
 def meta_path(predictions: Path) -> Path:
