@@ -23,6 +23,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import torch
 import yaml
 
 SAMPLES = 12
@@ -77,7 +78,10 @@ def demo_record(demo: Path, config: Path, seconds: dict[str, float]) -> dict:
         "config": str(config),
         "options": yaml.safe_load(config.read_text(encoding="utf-8")),
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": _cpu_model(),
+            # Which vectorised kernels torch picked: machines that differ here round differently.
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads(),
             "cores": os.cpu_count(),
             "load_average_at_end": list(os.getloadavg()),
         },
@@ -102,6 +106,16 @@ def demo_record(demo: Path, config: Path, seconds: dict[str, float]) -> dict:
             for i in chosen
         ],
     }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _version(package: str) -> str | None:
