@@ -156,7 +156,10 @@ def test_train_save_load_generate(llama_dir, data, tmp_path, options, decoding):
     )
     assert result.exit_code == 0, result.output
     manifest = read_manifest(out)
-    assert manifest["backbone"]["weights"] == {"source": str(llama_dir)}
+    from pepler_cli.files import sha256_file
+
+    weights = {"model.safetensors": sha256_file(llama_dir / "model.safetensors")}
+    assert manifest["backbone"]["weights"] == {"source": str(llama_dir), "files": weights}
     loaded = load_run(out, torch.device("cpu"))  # every file's hash checked
     assert type(loaded.model.lm).__name__ == "LlamaForCausalLM"
     preds = tmp_path / "preds.jsonl"
