@@ -195,6 +195,19 @@ def total_written(name: str, data: Path, run: Path, folder: Path) -> int:
 POINTS = [("first", False), ("middle", False), ("last", True)]
 
 
+def ready_to_write(
+    name: str, data: Path, run: Path, folder: Path, existing: bool
+) -> tuple[Path, list[str], dict]:
+    """The command's output path and arguments (with --overwrite over a first, finished output when
+    ``existing``), and the folder's contents before the write under test."""
+    out = folder / OUTPUTS[name]
+    args = command(name, data, run, out)
+    if existing:
+        assert invoke(*args).exit_code == 0
+        args.append("--overwrite")
+    return out, args, snapshot(folder)
+
+
 @pytest.mark.parametrize(("point", "existing"), POINTS, ids=[point for point, _ in POINTS])
 @pytest.mark.parametrize("name", ["prepare", "export-data", "generate", "train"])
 def test_disk_full_midway(
@@ -205,12 +218,7 @@ def test_disk_full_midway(
     total = total_written(name, data, run, folder)
     # "last": within the last file or two (a run's manifest records timings, whose length may differ a little).
     room = {"first": 0, "middle": total // 2, "last": total - 64}[point]
-    out = folder / OUTPUTS[name]
-    args = command(name, data, run, out)
-    if existing:
-        assert invoke(*args).exit_code == 0
-        args.append("--overwrite")
-    before = snapshot(folder)
+    out, args, before = ready_to_write(name, data, run, folder, existing)
     with filling_disk(folder, room) as disk:
         result = invoke(*args)
     assert disk.failed
@@ -275,12 +283,7 @@ def test_final_rename_fails(
 ) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
-    out = folder / OUTPUTS[name]
-    args = command(name, data, run, out)
-    if existing:
-        assert invoke(*args).exit_code == 0
-        args.append("--overwrite")
-    before = snapshot(folder)
+    out, args, before = ready_to_write(name, data, run, folder, existing)
     refusals.failing_rename(out, code)
     result = invoke(*args)
     assert refusals.refused, "the output was never renamed into place"
