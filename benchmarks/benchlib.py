@@ -118,21 +118,24 @@ def peak_rss_mib_self() -> float:
 
 
 # A fresh interpreter runs the command as its only child, so RUSAGE_CHILDREN's ru_maxrss is that command's
-# peak resident set size (the largest of it and any process it waited for) and nothing else's.
+# peak resident set size (the largest of it and any process it waited for) and nothing else's, and its
+# ru_utime + ru_stime the CPU seconds it used (what a busy machine does not inflate as it does wall time).
 _MEASURE = r"""
 import json, resource, subprocess, sys, time
 started = time.perf_counter()
 code = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak = usage.ru_maxrss
 print(json.dumps({"returncode": code.returncode, "seconds": seconds,
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
                   "peak_rss_kib": peak // 1024 if sys.platform == "darwin" else peak,
                   "stdout": code.stdout, "stderr_tail": code.stderr[-3000:]}))
 """
 
 
 def measure_command(argv: Sequence[str], cwd: Path = REPO) -> dict[str, Any]:
-    """Wall seconds and peak RSS of one command run in a subprocess; raises if it fails."""
+    """Wall seconds, CPU seconds and peak RSS of one command run in a subprocess; raises if it fails."""
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, *argv], cwd=cwd, capture_output=True, text=True, check=False
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ("decoding", "scoring", "training", "preparation", "cuda", "backbones")
+ORDER = ("decoding", "scoring", "training", "preparation", "cuda", "backbones", "meaning")
 
 
 def load(results: Path) -> dict[str, dict[str, Any]]:

@@ -36,6 +36,7 @@ BENCHMARKS = {
     "extraction_semeval": "extraction_semeval.py",
     "decoding": "bench_decoding.py",
     "backbones": "bench_backbones.py",
+    "meaning": "bench_meaning.py",
 }
 
 

@@ -80,6 +80,74 @@ def test_paper_diversity_counts_shared_features_over_pairs():
     assert scoring.paper_feature_diversity([{"a", "b"}, {"b"}, {"a", "b"}]) == pytest.approx(4 / 3)
 
 
+# ---- scoring beyond the paper: the synthetic inputs, the end-to-end case, the result file -----------------
+
+SMALL_SHAPE = {
+    "records": 2_000,
+    "users": 100,
+    "items": 50,
+    "features": 90,
+    "pairs": 1_000,
+    "item_features": 6,
+}
+
+
+def test_the_synthetic_inputs_have_the_shape_asked_for(tmp_path):
+    from pepler_cli.data.prepared.reading import load_prepared
+    from pepler_cli.evaluation.metrics.tokens import normalize
+
+    scoring = bench("bench_scoring")
+    shape = scoring.Shape(**SMALL_SHAPE)
+    records, features, filler = scoring.synthetic_dataset(tmp_path / "data", shape)
+    dataset = load_prepared(tmp_path / "data")
+    assert len(dataset.records) == 2_000 and sorted(dataset.features) == sorted(features)
+    assert (
+        len({r.user for r in records}) == 100 and len({r.item for r in records}) == 50
+    )  # each at least once
+    phrases = [f for f in features if " " in f]
+    assert len(features) == 90 and len(phrases) == 30  # a third are two words long
+    assert all(f.split()[1] in features for f in phrases)  # "patch cable" beside "cable"
+    assert all(len(normalize(r.text)) == 20 and r.feature in r.text for r in records)
+    train, validation, test = dataset.splits[1]
+    assert (len(train), len(validation), len(test)) == (1_600, 200, 200)
+
+    predictions = scoring.synthetic_predictions(records, features, filler, shape)
+    assert len(predictions) == 1_000
+    assert len({p.generated for p in predictions}) == 300  # 30% unique
+    assert all(len(normalize(p.generated)) == 20 for p in predictions)
+    assert all((p.user, p.item, p.reference, p.feature) in {(r.user, r.item, r.text, r.feature) for r in records}
+               for p in predictions[:50])  # fmt: skip
+
+
+def test_the_beyond_case_runs_the_cli_and_updates_only_its_case(tmp_path, monkeypatch):
+    scoring = bench("bench_scoring")
+    benchlib = bench("benchlib")
+    monkeypatch.setattr(benchlib, "WORK", tmp_path / "work")
+    shape = scoring.Shape(records=600, users=30, items=20, features=30, pairs=300, item_features=4)
+    case = scoring.beyond_case(shape, reps=1, quick=True)
+    assert case["name"] == scoring.BEYOND_CASE and case["met"] is None  # a quick run judges no target
+    assert case["target"] == 10.0 and case["target_text"] == "< 10 s" and case["absolute"] is True
+    assert len(case["cli_seconds"]) == len(case["paper_only_seconds"]) == 1 and case["pepler"] > 0
+    assert 0 < case["cli_cpu_seconds"][0] and 0 < case["paper_only_cpu_seconds"][0]
+    assert case["inputs"]["usr"] == 0.3 and case["inputs"]["tokens_per_generated"] == 20.0
+    assert {"ifmr", "fmr_phrase", "distinct_2", "gini"} <= set(case["scores"])
+    assert case["command"].startswith("pepler score PREDS --data DIR --out OUT --metrics grounding,phrase")
+
+    # --only beyond: the committed cases stay as they are; a second run replaces its case, once.
+    committed = json.loads((BENCH / "results" / "scoring.json").read_text(encoding="utf-8"))
+    (tmp_path / "scoring.json").write_text(json.dumps({**committed, "quick": True}), encoding="utf-8")
+    for _ in range(2):
+        scoring.write_beyond_only(tmp_path, case, quick=True)
+    written = json.loads((tmp_path / "scoring.json").read_text(encoding="utf-8"))
+    old = [c for c in committed["cases"] if c["name"] != scoring.BEYOND_CASE]
+    assert written["cases"] == [*old, json.loads(json.dumps(case))]
+    assert {k: v for k, v in written.items() if k != "cases"} == {
+        **{k: v for k, v in committed.items() if k != "cases"},
+        "quick": True,
+    }
+    assert f"| {scoring.BEYOND_CASE} |" in bench("report").markdown(bench("report").load(tmp_path))
+
+
 # ---- decoding: the paper's full-prefix greedy against pepler's cached decoding ---------------------------
 
 

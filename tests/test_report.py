@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -134,3 +135,135 @@ def test_the_page_renders_in_a_headless_browser_without_console_errors(report, t
     assert (
         len(image.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
     )  # text and figures, not a blank page
+
+
+# ---- beyond the paper and groups: `pepler score --metrics … --by …` on a hand-built dataset -------------
+# The dataset and predictions of tests/test_score_beyond.py, whose docstring works out every value by hand;
+# the second prediction is marked cold, so the scores also hold cold against warm.
+
+BEYOND_RECORDS = [
+    ("u1", "i1", 5.0, "the patch cable is solid", "patch cable"),
+    ("u1", "i2", 4.0, "the strap is comfortable", "strap"),
+    ("u2", "i1", 3.0, "the cable hums", "cable"),
+    ("u3", "i2", 2.0, "strap broke", "strap"),
+    ("u2", "i2", 4.0, "nice strap", "strap"),
+    ("u1", "i1", 5.0, "great patch cable", "patch cable"),
+    ("u2", "i2", 2.0, "the strap is weak", "strap"),
+    ("u3", "i1", 4.0, "good sound overall", "sound"),
+]
+
+
+@pytest.fixture(scope="module")
+def beyond_scores(tmp_path_factory) -> tuple[Path, Path]:
+    """Two scores files of the same predictions: with the metrics beyond the paper and --by user-activity
+    (and cold against warm), and the paper's alone."""
+    from pepler_cli.data.prepared.records import Record
+    from pepler_cli.data.prepared.writing import write_prepared
+    from pepler_cli.predictions import Prediction, write_predictions
+
+    root = tmp_path_factory.mktemp("beyond")
+    data = root / "data"
+    records = [Record(*fields) for fields in BEYOND_RECORDS]
+    write_prepared(
+        data, records, {1: ([0, 1, 2, 3], [4], [5, 6, 7])}, name="tiny", source={}, splits_info={"count": 1}
+    )
+    preds = root / "preds.jsonl"
+    write_predictions(preds, [
+        Prediction("u1", "i1", "great patch cable", "the patch cable is great", "patch cable", 5.0),
+        Prediction("u2", "i2", "the strap is weak", "the cable is great", "strap", 2.0, cold="user"),
+        Prediction("u3", "i1", "good sound overall", "the patch cable is great", "sound", 4.0),
+    ])  # fmt: skip
+    beyond, paper = root / "beyond.scores.yaml", root / "paper.scores.yaml"
+    invoke("score", preds, "--data", data, "--split-number", 1, "--out", beyond,
+           "--metrics", "grounding,phrase,diversity,bias", "--by", "user-activity")  # fmt: skip
+    invoke("score", preds, "--data", data, "--out", paper)
+    return beyond, paper
+
+
+def _section(page: str, title: str) -> str:
+    start = page.index(f"<h2>{title}</h2>")
+    end = page.find("<h2>", start + 1)
+    return page[start : end if end >= 0 else len(page)]
+
+
+def _cells(row_html: str) -> list[str]:
+    return re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row_html)
+
+
+def _table_rows(section: str) -> list[list[str]]:
+    return [_cells(row) for row in re.findall(r"<tr>(.*?)</tr>", section)]
+
+
+def test_the_metrics_beyond_the_paper_and_the_groups_have_their_sections(beyond_scores, tmp_path):
+    beyond, paper = beyond_scores
+    out = tmp_path / "report.html"
+    invoke("report", beyond, paper, "--out", out)
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page and not re.search(r"""(src|href)=["']?(https?:|//)""", page)
+
+    section = _section(page, "Beyond the paper")
+    header, *body = _table_rows(section)
+    assert header[:5] == ["name", "prompt", "strategy", "head", "backbone"]
+    # The catalogue's labels, arrows and order; "Top10% ref" and "Gini ref" describe the references: no arrow.
+    assert header[5:] == [
+        "iFMR ↑", "F-Prec ↑", "F-Rec ↑", "D-FHR ↓", "C-FHR ↓", "FMR-P ↑", "FCR-P ↑", "DIV-P ↓",
+        "iUSR ↑", "Dist-1 ↑", "Dist-2 ↑", "ENTR-2 ↑", "Top10% ↓", "Top10% ref", "Gini ↓", "Gini ref",
+    ]  # fmt: skip
+    # uUSR is absent (no user has two explanations). Values by hand (test_score_beyond.py), formatted by the
+    # catalogue: iFMR 2/3, F-Prec 1/3, F-Rec 1/3, D-FHR 1/3, C-FHR 1/3, FMR-P 1/3, FCR-P 2/4, DIV-P 1/3 (3
+    # decimals), iUSR 1/2, Dist-1 5/14, Dist-2 5/11, ENTR-2 −Σ p ln p = 1.547, Top10% 0, ref 1/3, Gini 7/12,
+    # ref 3/12.
+    assert body == [
+        ["beyond", "?", "?", "?", "?", "0.6667", "0.3333", "0.3333", "0.3333", "0.3333", "0.3333", "0.5000",
+         "0.333", "0.5000", "0.3571", "0.4545", "1.547", "0.0000", "0.3333", "0.5833", "0.2500"],
+        ["paper", "?", "?", "?", "?", *["-"] * 16],
+    ]  # fmt: skip
+    assert "<b>iFMR</b> (Grounding): mentions a feature of the item&#x27;s training records" in section
+    assert "lower is better" in section
+
+    groups = _section(page, "Who gets good explanations")
+    tables = re.split(r"<h3>", groups)[1:]
+    # Cold against warm comes with every scoring of predictions that mark a cold pair, paper-only too.
+    headings = [t[: t.index("</h3>")] for t in tables]
+    assert headings == ["beyond: by user-activity", "beyond: by cold-start", "paper: by cold-start"]
+    activity = {row[0]: row[1:] for row in _table_rows(tables[0])}
+    # Users' training records: u1 2, u2 1, u3 1 → buckets {1} (p2, p3) and {2} (p1); FMR-P 0 and 1.
+    assert activity["metric"] == [
+        "training records: 1 (n = 2)",
+        "training records: 2 (n = 1)",
+        "gap",
+        "worst",
+    ]
+    assert activity["FMR-P ↑"] == ["0.0000", "1.0000", "1.0000", "training records: 1"]
+    assert activity["BLEU-1 ↑"][2] != "" and "USN ↑" not in activity  # the paper's too; USN is not per group
+    assert activity["FMR ↑"] == ["0.0000", "0.0000", "0.0000", "tie"]  # no group is worst
+    assert activity["Gini ref"][2:] == ["", ""]  # a property of the references: no gap, no worst
+    # iUSR needs an item with two explanations in the group: bucket {1} holds p2 (i2) and p3 (i1), bucket {2}
+    # p1 alone; undefined in both, so not a row.
+    assert "iUSR ↑" not in activity
+    cold = {row[0]: row[1:] for row in _table_rows(tables[1])}
+    assert cold["metric"] == ["warm (n = 2)", "cold user (n = 1)", "gap", "worst"]
+    # warm: p1, p3 mention patch cable; p1's feature is patch cable, p3's is sound → FMR-P 1/2; cold p2: 0.
+    assert cold["FMR-P ↑"] == ["0.5000", "0.0000", "0.5000", "cold user"]
+
+
+def test_the_groups_are_escaped_and_a_malformed_one_is_one_line(beyond_scores, tmp_path):
+    beyond, _ = beyond_scores
+    document = yaml.safe_load(beyond.read_text(encoding="utf-8"))
+    grouping = document["groups"]["user-activity"]
+    grouping["groups"][0]["label"] = "<b>few</b> & new"
+    grouping["gaps"]["fmr_phrase"]["worst"] = "<b>few</b> & new"
+    odd = tmp_path / "odd.scores.yaml"
+    odd.write_text(yaml.safe_dump(document), encoding="utf-8")
+    invoke("report", odd, "--out", tmp_path / "odd.html")
+    page = (tmp_path / "odd.html").read_text(encoding="utf-8")
+    assert "<b>few</b>" not in page and "&lt;b&gt;few&lt;/b&gt; &amp; new (n = 2)" in page
+    assert "<td>&lt;b&gt;few&lt;/b&gt; &amp; new</td></tr>" in page  # the worst group of FMR-P
+
+    grouping["groups"][1]["scores"]["fmr_phrase"] = "high"
+    odd.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(odd), "--out", str(tmp_path / "bad.html")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    message = f"{odd}: field 'groups.user-activity.groups[1].scores.fmr_phrase' must be a number"
+    assert message in result.output.replace("\n", "")
+    assert not (tmp_path / "bad.html").exists()

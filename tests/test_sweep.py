@@ -1,4 +1,5 @@
-"""`pepler sweep`: a tiny grid (two splits × two λ) trained, generated, scored and compared end to end."""
+"""`pepler sweep`: a tiny grid (two splits × two λ) trained, generated, scored (with metrics beyond the paper
+and by user activity) and compared end to end."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def write_sweep(tmp_path: Path, data: Path, **changes) -> Path:
 
 
 def test_a_tiny_sweep_runs_every_cell_and_compares_them(nete_tiny_data, tmp_path):
-    sweep = write_sweep(tmp_path, nete_tiny_data)
+    sweep = write_sweep(tmp_path, nete_tiny_data, metrics=["grounding", "distinct_2"], by="user-activity")
     first = runner.invoke(app, ["sweep", str(sweep)])
     assert first.exit_code == 0, first.output
     assert "4 cells: 4 run, 0 already finished" in first.output
@@ -45,36 +46,69 @@ def test_a_tiny_sweep_runs_every_cell_and_compares_them(nete_tiny_data, tmp_path
         "rating-weight=0.01,split=1", "rating-weight=0.01,split=2", "rating-weight=1,split=1",
         "rating-weight=1,split=2",
     ]  # fmt: skip
+    created = {}
     for name in runs:
         manifest = yaml.safe_load((tmp_path / "sweep" / "runs" / name / "manifest.yaml").read_text())
-        assert manifest["scores"], name  # scored, and the score recorded in the run
+        (entry,) = manifest["scores"].values()  # scored, and the score recorded in the run
+        # The sweep's `metrics` and `by` reached every cell's scoring (the split's training part from the
+        # predictions' sidecar: iFMR needs it).
+        assert {"ifmr", "d_fhr", "feature_precision", "distinct_2"} <= set(entry), name
+        assert "distinct_1" not in entry and list(entry["groups"]) == ["user-activity"], name
+        created[name] = manifest["created"]
     comparison = json.loads((tmp_path / "sweep" / "comparison.json").read_text())
     assert comparison["group_by"] == ["split"]
     assert [(g["n"], g["baseline"]) for g in comparison["groups"]] == [(2, True), (2, False)]
     assert comparison["groups"][1]["varied"] == {"split": [1, 2]}
+    assert {"ifmr", "distinct_2"} <= set(comparison["groups"][0]["mean"])
     markdown = (tmp_path / "sweep" / "comparison.md").read_text()
     assert markdown.startswith("# tiny") and "mean ± sample standard deviation over split" in markdown
+    header = markdown.splitlines()[2]
+    # Metrics beyond the paper asked for: every metric column the cells have (as compare --all-metrics).
+    assert all(f"| {label} |" in header for label in ("USN", "R1-P", "iFMR", "F-Prec", "D-FHR", "Dist-2"))
 
     again = runner.invoke(app, ["sweep", str(sweep)])  # a re-run resumes: nothing left to do
     assert again.exit_code == 0, again.output
     assert "4 cells: 0 run, 4 already finished" in again.output
+
+    # Asking for more metrics or groupings scores the cells' predictions again; nothing is trained again.
+    predictions = {p: p.stat().st_mtime_ns for p in (tmp_path / "sweep" / "preds").glob("*/preds.jsonl")}
+    sweep = write_sweep(
+        tmp_path, nete_tiny_data, metrics="grounding,distinct_1", by=["user-activity", "rating"]
+    )
+    more = runner.invoke(app, ["sweep", str(sweep)])
+    assert more.exit_code == 0, more.output
+    assert "4 cells: 4 run, 0 already finished" in more.output
+    assert {p: p.stat().st_mtime_ns for p in predictions} == predictions  # not generated again
+    for name in runs:
+        manifest = yaml.safe_load((tmp_path / "sweep" / "runs" / name / "manifest.yaml").read_text())
+        assert manifest["created"] == created[name], name  # the same run
+        (entry,) = manifest["scores"].values()
+        assert "distinct_1" in entry and list(entry["groups"]) == ["user-activity", "rating"], name
 
     # The report of the sweep's folder folds its runs as the sweep does.
     report = runner.invoke(app, ["report", str(tmp_path / "sweep"), "--out", str(tmp_path / "r.html")])
     assert report.exit_code == 0, report.output
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<td>rating-weight=0.01</td><td>2</td>" in page and "over split" in page
+    assert "<h2>Beyond the paper</h2>" in page and "<th>iFMR ↑</th>" in page
+    assert "<h2>Who gets good explanations</h2>" in page
+    assert "<h3>rating-weight=0.01,split=1 (split 1 test): by user-activity</h3>" in page
 
 
 def test_a_bad_sweep_is_one_line_before_any_training(nete_tiny_data, tmp_path):
     cases = [
         ({"grid": {"split": []}}, "field 'grid.split': expected a non-empty list of values"),
-        ({"grid": {"split": [1, 9]}}, "cell split=9: option split (--split)"),
+        ({"grid": {"split": [1, 9]}}, f"cell split=9: {nete_tiny_data} has no split 9 (1–5)"),
+        ({"grid": {"split": [1, 0]}}, "cell split=0: option split (--split)"),
         ({"colour": "red"}, "unknown key 'colour'"),
         (
             {"compare": {"baseline": {"split": 3}, "group-by": ["split"]}},
             "no cell of the grid has {'split': 3}",
         ),
+        ({"metrics": "grounding,bleu_9"}, "field 'metrics': unknown metric 'bleu_9'"),
+        ({"metrics": 3}, "field 'metrics': expected paper, all, or families and metric keys"),
+        ({"by": ["rating", "colour"]}, "field 'by': unknown grouping 'colour' (choose from user-activity,"),
+        ({"by": {"rating": 1}}, "field 'by': expected a grouping or a list of them"),
     ]
     for changes, expected in cases:
         result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, nete_tiny_data, **changes))])

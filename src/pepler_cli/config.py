@@ -30,6 +30,9 @@ Decoding = Literal["greedy", "beam", "top-k", "top-p"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16"]
 UnknownPairs = Literal["error", "skip"]
+# generate --cold-start: what users and items a run knows little or nothing of get (generation/cold_start.py)
+ColdStart = Literal["error", "mean", "neighbours", "features"]
+GroupBy = Literal["user-activity", "item-popularity", "rating", "sentiment"]  # score --by
 # The paper's learning rates: 1e-3 for the continuous prompt, 1e-4 for the discrete one.
 DEFAULT_LEARNING_RATE = {"continuous": 1e-3, "discrete": 1e-4}
 
@@ -57,6 +60,8 @@ class PrepareConfig(BaseModel):
     clean_up_spaces: bool = True  # clean decoded references as the authors' transformers 4.x did
     # Keep validation/test records whose user or item the training part never holds (NETE's given splits).
     allow_unseen: bool = False
+    # Add a cold-user and a cold-item split whose cold ones keep at most this many training records.
+    cold_start: int | None = Field(None, ge=0)
 
     @property
     def kind(self) -> Literal["nete", "raw"]:
@@ -88,6 +93,8 @@ class PrepareConfig(BaseModel):
             )
         if self.kind == "nete":
             given = [option for option in RAW_ONLY_OPTIONS if option in self.model_fields_set]
+            if self.cold_start is not None and "seed" in given:
+                given.remove("seed")  # it seeds the cold-start splits, which pepler makes for NETE data too
             if given:
                 flags = ", ".join(_flag(option) for option in given)
                 raise ValueError(
@@ -117,7 +124,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: Path
-    split: int = Field(1, ge=1, le=5)
+    split: int = Field(1, ge=1)  # 1..5, or a cold-start split after them (the dataset says which it has)
     out: Path
     prompt: PromptKind = "continuous"
     strategy: Strategy | None = None  # default: the prompt kind's (DEFAULT_STRATEGY)
@@ -186,7 +193,7 @@ class GenerateConfig(BaseModel):
     run: Path
     data: Path | None = None  # default: the dataset the run was trained on
     split: Literal["train", "validation", "test"] = "test"
-    split_number: int | None = Field(None, ge=1, le=5)  # default: the run's split
+    split_number: int | None = Field(None, ge=1)  # default: the run's split
     out: Path
     max_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=512)
     decoding: Decoding = "greedy"
@@ -200,9 +207,46 @@ class GenerateConfig(BaseModel):
     clean_up_spaces: bool = True  # clean decoded explanations as the authors' transformers 4.x did
     limit: int | None = Field(None, ge=1)
     unknown: UnknownPairs = "error"  # pairs whose user or item the run never trained
+    # What a cold user or item gets (generation/cold_start.py); error: none, as --unknown says.
+    cold_start: ColdStart = "error"
+    history: Path | None = None  # JSON lines of what is known of cold users and items (neighbours, features)
     trust_remote_code: bool = False  # needed to load a run trained with --trust-remote-code
     device: Device = "auto"
     overwrite: bool = False
+
+    @model_validator(mode="after")
+    def _check_cold_start(self) -> GenerateConfig:
+        if self.unknown == "skip" and self.cold_start != "error":
+            raise ValueError(
+                f"--unknown skip leaves out what --cold-start error would refuse; --cold-start {self.cold_start} "
+                "gives those users and items a vector instead: choose one"
+            )
+        if self.history is not None and self.cold_start not in ("neighbours", "features"):
+            raise ValueError(
+                f"--history is what --cold-start neighbours or features use; --cold-start {self.cold_start} does "
+                "not read it"
+            )
+        return self
+
+
+class ProbeConfig(BaseModel):
+    """``pepler probe``: explain a split's pairs with the users, the items (or the features) permuted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: Path
+    data: Path | None = None  # default: the dataset the run was trained on
+    split: Literal["train", "validation", "test"] = "test"
+    split_number: int | None = Field(None, ge=1)  # default: the run's split
+    out: Path | None = None  # default: RUN/probe.json
+    overwrite: bool = False
+    max_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=512)
+    batch_size: int = Field(256, ge=1)
+    limit: int | None = Field(None, ge=1)
+    seed: int = 1111  # the permutations
+    device: Device = "auto"
+    clean_up_spaces: bool = True  # as generate does
+    trust_remote_code: bool = False
 
 
 class ScoreConfig(BaseModel):
@@ -217,6 +261,10 @@ class ScoreConfig(BaseModel):
     out: Path | None = None  # default: <predictions>.scores.yaml beside them
     record: bool = True  # record the scores in the run's manifest
     unknown: UnknownPairs = "error"  # predictions whose user or item the run never trained
+    metrics: str = "paper"  # paper, all, or families and keys of metrics beyond the paper to add
+    by: list[GroupBy] = []  # score each group of predictions too (evaluation/breakdown.py)
+    split_number: int | None = Field(None, ge=1)  # whose training part; default: the one the sidecar names
+    device: Device = "auto"  # for the model-based metrics
 
     @model_validator(mode="after")
     def _check(self) -> ScoreConfig:

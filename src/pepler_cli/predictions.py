@@ -25,6 +25,8 @@ META_FORMAT = "pepler-predictions-meta/1"
 
 _TEXT_FIELDS = ("user", "item", "reference", "generated", "feature")
 _RATING_FIELDS = ("rating", "predicted_rating")
+# Prediction.cold: which side of the pair the run knew little or nothing of (generation/cold_start.py).
+COLD_MARKS = ("user", "item", "user+item")
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,17 @@ class Prediction:
     feature: str  # the ground-truth feature, for FMR
     rating: float | None = None
     predicted_rating: float | None = None
+    cold: str | None = None  # "user", "item" or "user+item": a cold pair (generate --cold-start); None: warm
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object of one line; unknown ratings are left out, as the format says."""
+        """The JSON object of one line; unknown ratings and a warm pair's ``cold`` are left out, as the format
+        says."""
         record: dict[str, Any] = {name: getattr(self, name) for name in _TEXT_FIELDS}
         for name in _RATING_FIELDS:
             if getattr(self, name) is not None:
                 record[name] = getattr(self, name)
+        if self.cold is not None:
+            record["cold"] = self.cold
         return record
 
 
@@ -76,7 +82,11 @@ def _parse_record(record: Any, where: str) -> Prediction:
         if not math.isfinite(value):
             raise PeplerError(f"{where}: field '{name}' must be a finite number, got {value}")
         values[name] = value
-    return Prediction(**values)
+    cold = record.get("cold")
+    if cold is not None and (not isinstance(cold, str) or cold not in COLD_MARKS):
+        got = repr(cold[:40]) if isinstance(cold, str) else describe(cold, json=True)
+        raise PeplerError(f"{where}: field 'cold' must be one of {', '.join(COLD_MARKS)}, got {got}")
+    return Prediction(**values, cold=cold)
 
 
 def read_predictions(path: Path) -> list[Prediction]:

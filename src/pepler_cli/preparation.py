@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pepler_cli.config import PrepareConfig, saved_options
+from pepler_cli.data.cold_start import ColdStartSpec
 from pepler_cli.data.nete import check_nete_source, prepare_nete
 from pepler_cli.data.prepared.writing import PrepareResult, Truncation
 from pepler_cli.data.raw import FieldMap, prepare_raw
@@ -47,11 +48,13 @@ def _prepare_locked(config: PrepareConfig, display: ProgressDisplay | None = Non
         tokenizer, config.max_explanation_tokens, config.tokenizer, config.clean_up_spaces
     )
     saved = {**saved_options(config), "name": config.dataset_name, "out": str(config.output)}
+    cold_start = ColdStartSpec(config.cold_start, config.seed) if config.cold_start is not None else None
     common: dict[str, Any] = {
         "truncation": truncation,
         "name": config.dataset_name,
         "overwrite": config.overwrite,
         "config": saved,
+        "cold_start": cold_start,
     }
     with display() if display is not None else contextlib.nullcontext() as progress:
         if config.kind == "nete":

@@ -1,24 +1,36 @@
 """``pepler report RUNS_OR_SWEEP --out report.html``: one self-contained HTML page to look at.
 
-It holds the comparison table (folded by ``--group-by``, or by the sweep's own group-by), the figures (each
-run's training curves, a bar chart of the comparison) as inline SVG, the dataset's statistics (the paper's
-Table 4 columns) and a sample of generated explanations beside their references with the feature
-highlighted (as the paper's Table 6). No script, no network, no external file: it opens anywhere.
+It holds the comparison table (folded by ``--group-by``, or by the sweep's own group-by); when the rows carry
+them, a table of the metrics beyond the paper (``pepler score --metrics``) and, per grouping of the
+predictions (``pepler score --by``, cold against warm), a table of metrics by group with the gap between the
+best and the worst group; the figures (each run's training curves, a bar chart of the comparison) as inline
+SVG, the dataset's statistics (the paper's Table 4 columns) and a sample of generated explanations beside
+their references with the feature highlighted (as the paper's Table 6). No script, no network, no external
+file: it opens anywhere.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pepler_cli.errors import PeplerError, UsageError
-from pepler_cli.evaluation.catalogue import PAPER_METRICS, RATING_METRICS
+from pepler_cli.evaluation.catalogue import (
+    BEYOND_METRICS,
+    METRIC_KEYS,
+    PAPER_METRICS,
+    RATING_METRICS,
+    SCORE_TABLE,
+    Metric,
+)
 from pepler_cli.evaluation.comparison import Row, load_rows
-from pepler_cli.files import atomic_write_text, read_yaml_mapping
+from pepler_cli.files import atomic_write_text, describe, read_yaml_mapping
 from pepler_cli.runs import MANIFEST
 
 MAX_CURVES = 6  # training-curve figures: the first runs only, the page stays readable
@@ -45,7 +57,9 @@ def write_report(
     rows = load_rows(runs, key)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        _comparison_section(runs, rows, group_by, key),
+        _comparison_section(rows, group_by),
+        _beyond_section(rows, group_by),
+        _groups_section(rows),
         _figures_section(rows, group_by),
         _dataset_section(rows),
         _samples_section(rows, samples),
@@ -53,7 +67,7 @@ def write_report(
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(sections)
+        + "\n".join(section for section in sections if section)
         + "\n</body>\n</html>\n"
     )
     atomic_write_text(out, page)
@@ -103,22 +117,30 @@ def _sweep_group_by(comparison: Path) -> list[str]:
     return [str(key) for key in found] if isinstance(found, list) else []
 
 
-def _comparison_section(
-    runs: Sequence[Path], rows: Sequence[Row], group_by: Sequence[str], key: str | None
-) -> str:
-    from pepler_cli.evaluation import grouping
+def _comparison_section(rows: Sequence[Row], group_by: Sequence[str]) -> str:
     from pepler_cli.evaluation.comparison import metric_columns
 
     columns = metric_columns(rows)
+    table, note = _rows_table(rows, group_by, columns, [m.label for m in columns])
+    return f"<h2>Comparison</h2>\n{table}\n<p class=note>{html.escape(note)}</p>"
+
+
+def _rows_table(
+    rows: Sequence[Row], group_by: Sequence[str], columns: Sequence[Metric], labels: Sequence[str]
+) -> tuple[str, str]:
+    """The rows (folded by ``group_by`` when given) with the metric ``columns`` headed ``labels``, as a table,
+    and the note that says what a row is."""
+    from pepler_cli.evaluation import grouping
+
     if group_by:
         grouped = grouping.group_rows(rows, group_by)
-        header = ["group", "n", *(m.label for m in columns)]
+        header = ["group", "n", *labels]
         body = [
             [f"{g.name}", str(len(g.rows)), *(grouping.cell(g, m) for m in columns)] for g in grouped.groups
         ]
         note = grouping.footer(grouped)
     else:
-        header = ["name", "prompt", "strategy", "head", "backbone", *(m.label for m in columns)]
+        header = ["name", "prompt", "strategy", "head", "backbone", *labels]
         body = [
             [
                 row.name,
@@ -131,15 +153,131 @@ def _comparison_section(
             for row in rows
         ]
         note = "one row per run and recorded score"
-    return f"<h2>Comparison</h2>\n{_table(header, body, numeric_from=len(header) - len(columns))}\n<p class=note>{html.escape(note)}</p>"
+    return _table(header, body, numeric=range(len(header) - len(columns), len(header))), note
 
 
-def _table(header: Sequence[str], body: Sequence[Sequence[str]], numeric_from: int = 99) -> str:
+def _beyond_section(rows: Sequence[Row], group_by: Sequence[str]) -> str:
+    """The metrics beyond the paper that any row has (``pepler score --metrics``), rows as in the comparison;
+    empty when none has one."""
+    columns = [m for m in BEYOND_METRICS if any(m.key in row.scores for row in rows)]
+    if not columns:
+        return ""
+    table, note = _rows_table(rows, group_by, columns, [_arrowed(m) for m in columns])
+    legend = (
+        f"{html.escape(note)}; ↑ higher is better, ↓ lower is better; a column without an arrow describes "
+        "the references, the same for every run"
+    )
+    return f"<h2>Beyond the paper</h2>\n{table}\n<p class=note>{legend}</p>\n{_meanings(columns)}"
+
+
+def _arrowed(metric: Metric) -> str:
+    """The metric's label and its direction; a property of the references (not ranked) gets no arrow."""
+    return f"{metric.label} {metric.arrow}" if metric.ranked else metric.label
+
+
+def _meanings(columns: Sequence[Metric]) -> str:
+    items = "".join(
+        f"<li><b>{html.escape(m.label)}</b> ({html.escape(m.group)}): {html.escape(m.meaning)}</li>"
+        for m in columns
+    )
+    return f"<ul class=note>{items}</ul>"
+
+
+@dataclass
+class _Group:
+    label: str
+    n: str
+    scores: dict[str, float]
+
+
+def _groups_section(rows: Sequence[Row]) -> str:
+    """Per row and grouping of its predictions (``pepler score --by``, cold against warm): every metric per
+    group, the gap between the best and the worst group and which is worst; empty when no row has one."""
+    parts = []
+    for row in rows:
+        for by in row.groups:
+            heading = f"{row.name} ({row.key})" if row.key else row.name
+            title = f"{heading}: by {by}"
+            parts.append(f"<h3>{html.escape(title)}</h3>\n{_breakdown_table(row, str(by))}")
+    if not parts:
+        return ""
+    note = (
+        "<p class=note>each metric per group of predictions; gap: best group minus worst, in the metric's "
+        "direction (↑ higher is better, ↓ lower is better)</p>"
+    )
+    return "<h2>Who gets good explanations</h2>\n" + note + "\n" + "\n".join(parts)
+
+
+def _breakdown_table(row: Row, by: str) -> str:
+    """Metrics down, groups across, then the gap and the worst group (``pepler score``'s table, in HTML)."""
+    groups, gaps = _grouping(row, by)
+    header = ["metric", *(f"{g.label} (n = {g.n})" for g in groups), "gap", "worst"]
+    body = []
+    for metric in (*SCORE_TABLE, *BEYOND_METRICS):
+        if not any(metric.key in g.scores for g in groups):
+            continue
+        gap = gaps.get(metric.key)
+        gap_text = metric.format(gap[0]) if gap else ""
+        # Groups equal as printed have no worst: naming one (the first of the tie) would mislead.
+        worst = "" if gap is None else ("tie" if gap_text == metric.format(0.0) else gap[1])
+        body.append([
+            _arrowed(metric), *(metric.format(g.scores.get(metric.key)) for g in groups), gap_text, worst
+        ])  # fmt: skip
+    return _table(header, body, numeric=range(1, len(groups) + 2))
+
+
+def _grouping(row: Row, by: str) -> tuple[list[_Group], dict[str, tuple[float, str]]]:
+    """The groups of ``row``'s grouping ``by`` and each metric's (gap, worst group), checked: a malformed
+    entry is one line naming its file and field."""
+    where = (
+        f"{row.source}/{MANIFEST}: field 'scores.{row.key}.groups.{by}"
+        if row.kind == "run"
+        else f"{row.source}: field 'groups.{by}"
+    )
+    grouping = row.groups[by]
+    if not isinstance(grouping, dict) or not isinstance(grouping.get("groups"), list):
+        raise PeplerError(f"{where}' must be a mapping with a list 'groups', got {describe(grouping)}")
+    groups = []
+    for number, group in enumerate(grouping["groups"]):
+        if not isinstance(group, dict) or not isinstance(group.get("scores"), dict):
+            raise PeplerError(f"{where}.groups[{number}]' must be a mapping with 'label', 'n' and 'scores'")
+        scores = {
+            key: _number(value, f"{where}.groups[{number}].scores.{key}'")
+            for key, value in group["scores"].items()
+            if key in METRIC_KEYS  # other keys are not metrics
+        }
+        label, n = group.get("label"), group.get("n")
+        known = {key: value for key, value in scores.items() if value is not None}
+        groups.append(_Group(str(label), "?" if n is None else str(n), known))
+    gaps: dict[str, tuple[float, str]] = {}
+    recorded = grouping.get("gaps") or {}
+    if not isinstance(recorded, dict):
+        raise PeplerError(f"{where}.gaps' must be a mapping of metrics, got {describe(recorded)}")
+    for key, gap in recorded.items():
+        if not isinstance(gap, dict):
+            raise PeplerError(f"{where}.gaps.{key}' must be a mapping with 'gap' and 'worst'")
+        value = _number(gap.get("gap"), f"{where}.gaps.{key}.gap'")
+        if value is not None:
+            gaps[str(key)] = (value, str(gap.get("worst", "?")))
+    return groups, gaps
+
+
+def _number(value: Any, where: str) -> float | None:
+    """A recorded metric value: a number, or None when absent or NaN; anything else is an error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PeplerError(f"{where} must be a number, got {describe(value)}")
+    return None if math.isnan(value) else float(value)
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]], numeric: Container[int] = ()) -> str:
+    """An HTML table, every cell escaped; the columns in ``numeric`` right-aligned."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     lines = [f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>"]
     for cells in body:
         tds = "".join(
-            f'<td class="number">{html.escape(c)}</td>' if i >= numeric_from else f"<td>{html.escape(c)}</td>"
+            f'<td class="number">{html.escape(c)}</td>' if i in numeric else f"<td>{html.escape(c)}</td>"
             for i, c in enumerate(cells)
         )
         lines.append(f"<tr>{tds}</tr>")
@@ -200,7 +338,7 @@ def _dataset_section(rows: Sequence[Row]) -> str:
             *(f"{float(stats[k]):.2f}" if isinstance(stats.get(k), (int, float)) else "?"
               for k in ("records_per_user", "records_per_item", "words_per_explanation")),
         ])  # fmt: skip
-    return f"<h2>Dataset</h2>\n{_table(header, body, numeric_from=1)}"
+    return f"<h2>Dataset</h2>\n{_table(header, body, numeric=range(1, len(header)))}"
 
 
 def _samples_section(rows: Sequence[Row], samples: int) -> str:

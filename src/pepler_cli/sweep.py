@@ -14,13 +14,19 @@ A sweep file (YAML; option names as on the command line, ``-`` or ``_``)::
       rating-weight: [0.001, 0.01, 0.1]
       split: [1, 2, 3, 4, 5]
     generate: {}                   # options of `pepler generate` (optional)
+    metrics: grounding,diversity   # `pepler score --metrics` for every cell (optional; default paper): paper,
+                                   # all, or families and metric keys (a string or a list)
+    by: [user-activity]            # `pepler score --by` for every cell (optional): a grouping or a list
     compare:                       # how the comparison is folded (optional)
       group-by: [split]
       baseline: {rating-weight: 0.01, split: 1}  # the cell whose group the others are tested against
 
 Cells run one after another; re-running a sweep skips the cells already scored and resumes an interrupted
-cell from its checkpoint. ``--jobs N`` runs N cells at once, each in its own process on its own CUDA device.
-The comparison is written to ``<out>/comparison.md`` and ``comparison.json``.
+cell from its checkpoint; a cell scored without some of the sweep's ``metrics`` or ``by`` is scored again (its
+run and predictions are kept). ``--jobs N`` runs N cells at once, each in its own process on its own CUDA
+device.
+The comparison is written to ``<out>/comparison.md`` and ``comparison.json``; with ``metrics`` it shows every
+metric the cells have (as ``pepler compare --all-metrics``).
 """
 
 from __future__ import annotations
@@ -35,12 +41,12 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pepler_cli.errors import PeplerError, UsageError
-from pepler_cli.files import atomic_write_text, read_yaml_mapping
+from pepler_cli.files import atomic_write_text, describe, read_yaml_mapping
 
-SWEEP_KEYS = ("name", "data", "out", "train", "grid", "generate", "compare")
+SWEEP_KEYS = ("name", "data", "out", "train", "grid", "generate", "metrics", "by", "compare")
 PREDICTIONS = "preds.jsonl"
 RUNS_DIR, PREDICTIONS_DIR = "runs", "preds"
 
@@ -71,6 +77,8 @@ class Sweep:
     generate: dict[str, Any] = field(default_factory=dict)
     group_by: list[str] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
+    metrics: str = "paper"  # pepler score --metrics, for every cell
+    by: list[str] = field(default_factory=list)  # pepler score --by, for every cell
 
     def cells(self) -> list[Cell]:
         names = list(self.grid)
@@ -136,14 +144,72 @@ def read_sweep(path: Path) -> Sweep:
         generate=_options(document.get("generate"), f"{path}: field 'generate'"),
         group_by=group_by,
         baseline=baseline,
+        metrics=_metrics_option(document.get("metrics"), path),
+        by=_by_option(document.get("by"), path),
     )
+    splits = _split_count(sweep.data)
     for cell in sweep.cells():
-        train_config(sweep, cell)  # a bad option fails now, not after hours of other cells
+        config = train_config(sweep, cell)  # a bad option fails now, not after hours of other cells
+        if splits is not None and config.split > splits:
+            raise PeplerError(
+                f"{path}: cell {cell.name}: {sweep.data} has no split {config.split} (1–{splits})"
+            )
     if baseline is not None and not group_by:
         raise PeplerError(f"{path}: field 'compare.baseline' needs 'compare.group-by' (e.g. [split])")
     if baseline is not None and _baseline_cell(sweep) is None:
         raise PeplerError(f"{path}: field 'compare.baseline': no cell of the grid has {baseline}")
     return sweep
+
+
+def _split_count(data: Path) -> int | None:
+    """How many splits the sweep's dataset has (cold-start splits included), None when it cannot tell yet
+    (then the first cell's training names the problem)."""
+    from pepler_cli.data.prepared.reading import read_manifest
+
+    try:
+        info = read_manifest(data).get("splits")
+    except PeplerError:
+        return None
+    count = info.get("count") if isinstance(info, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _metrics_option(value: Any, path: Path) -> str:
+    """The sweep's ``metrics``: ``paper`` when absent; a string or a list of names, checked as ``pepler score
+    --metrics`` checks them (they add to the paper's metrics, which are always scored)."""
+    from pepler_cli.evaluation.catalogue import select_beyond
+
+    if value is None:
+        return "paper"
+    if isinstance(value, list) and value and all(isinstance(name, str) for name in value):
+        value = ",".join(value)
+    if not isinstance(value, str) or not value.strip():
+        raise PeplerError(
+            f"{path}: field 'metrics': expected paper, all, or families and metric keys (a string or a "
+            f"list), got {describe(value)}"
+        )
+    try:
+        select_beyond(value)
+    except UsageError as error:
+        raise PeplerError(f"{path}: field 'metrics': {error.message.removeprefix('--metrics: ')}") from None
+    return value
+
+
+def _by_option(value: Any, path: Path) -> list[str]:
+    """The sweep's ``by``: none when absent; a grouping of ``pepler score --by`` or a list of them."""
+    from pepler_cli.evaluation.breakdown import BY_CHOICES
+
+    if value is None:
+        return []
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names:
+        raise PeplerError(f"{path}: field 'by': expected a grouping or a list of them, got {describe(value)}")
+    for name in names:
+        if name not in BY_CHOICES:
+            raise PeplerError(
+                f"{path}: field 'by': unknown grouping {name!r} (choose from {', '.join(BY_CHOICES)})"
+            )
+    return list(dict.fromkeys(names))
 
 
 def train_config(sweep: Sweep, cell: Cell) -> Any:
@@ -173,7 +239,7 @@ def _baseline_cell(sweep: Sweep) -> Cell | None:
 
 
 def _scored(sweep: Sweep, cell: Cell) -> bool:
-    """Whether the cell's run holds the scores of its predictions (then nothing is left to do)."""
+    """Whether the cell's run holds the scores of its predictions."""
     manifest = sweep.run_dir(cell) / "manifest.yaml"
     if not manifest.is_file() or not (sweep.predictions(cell).is_file()):
         return False
@@ -181,22 +247,60 @@ def _scored(sweep: Sweep, cell: Cell) -> bool:
     return isinstance(scores, dict) and bool(scores)
 
 
+def _state(sweep: Sweep, cell: Cell) -> Literal["new", "rescore", "done"]:
+    """What is left to do for the cell: everything (train or resume, generate, score), scoring its predictions
+    again (they were scored without some of the sweep's ``metrics`` or ``by``), or nothing."""
+    if not _scored(sweep, cell):
+        return "new"
+    manifest = read_yaml_mapping(sweep.run_dir(cell) / "manifest.yaml", "run manifest")
+    predictions = str(sweep.predictions(cell).resolve())
+    entries = [
+        e for e in manifest["scores"].values() if isinstance(e, dict) and e.get("predictions") == predictions
+    ]
+    return "done" if entries and _scored_as_asked(sweep, entries[0]) else "rescore"
+
+
+def _scored_as_asked(sweep: Sweep, entry: dict[str, Any]) -> bool:
+    """Whether a run's scores entry holds every grouping of ``sweep.by`` and was scored with at least the
+    metrics of ``sweep.metrics``, as its scores file records what was asked (a metric skipped for want of its
+    model is not scored again on every re-run)."""
+    from pepler_cli.evaluation.catalogue import select_beyond
+
+    groups = entry.get("groups") if isinstance(entry.get("groups"), dict) else {}
+    if not set(sweep.by) <= set(groups):
+        return False
+    wanted = {metric.key for metric in select_beyond(sweep.metrics)}
+    if not wanted:
+        return True
+    scores_file = entry.get("scores_file")
+    if not isinstance(scores_file, str) or not Path(scores_file).is_file():
+        return False
+    recorded = read_yaml_mapping(Path(scores_file), "scores file").get("metrics", "paper")
+    try:
+        return wanted <= {metric.key for metric in select_beyond(str(recorded))}
+    except UsageError:
+        return False  # names this pepler does not know: score again with the sweep's
+
+
 def run_cell(sweep: Sweep, cell: Cell) -> bool:
-    """Train (or resume), generate and score one cell; False when it was already finished."""
+    """Train (or resume), generate and score one cell, or only score its predictions again when the sweep now
+    asks for more metrics or groupings; False when it was already finished."""
     from pepler_cli.config import GenerateConfig, ScoreConfig
     from pepler_cli.evaluation.score import score
     from pepler_cli.generation.generate import generate
     from pepler_cli.training.train import train
 
-    if _scored(sweep, cell):
+    state = _state(sweep, cell)
+    if state == "done":
         return False
-    config = train_config(sweep, cell)
-    if not (sweep.run_dir(cell) / "manifest.yaml").is_file():
-        train(config, command=f"pepler sweep {sweep.path} (cell {cell.name})")
     predictions = sweep.predictions(cell)
-    options = {**sweep.generate, "run": sweep.run_dir(cell), "out": predictions, "overwrite": True}
-    generate(GenerateConfig(**options))
-    score(ScoreConfig(predictions=predictions, data=sweep.data))
+    if state == "new":
+        config = train_config(sweep, cell)
+        if not (sweep.run_dir(cell) / "manifest.yaml").is_file():
+            train(config, command=f"pepler sweep {sweep.path} (cell {cell.name})")
+        options = {**sweep.generate, "run": sweep.run_dir(cell), "out": predictions, "overwrite": True}
+        generate(GenerateConfig(**options))
+    score(ScoreConfig(predictions=predictions, data=sweep.data, metrics=sweep.metrics, by=sweep.by))
     return True
 
 
@@ -228,7 +332,7 @@ def _run_all(
     free: queue.Queue[str] = queue.Queue()
     for device in _cuda_devices(jobs):
         free.put(device)
-    pending = [cell for cell in cells if not _scored(sweep, cell)]
+    pending = [cell for cell in cells if _state(sweep, cell) != "done"]
     yield from ((cell, False) for cell in cells if cell not in pending)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(_run_in_process, sweep, cell, free): cell for cell in pending}
@@ -267,7 +371,9 @@ def scored_runs(sweep: Sweep) -> list[Path]:
 
 
 def write_comparison(sweep: Sweep) -> Path:
-    """``comparison.md`` and ``comparison.json`` of every scored cell, folded by the sweep's group-by."""
+    """``comparison.md`` and ``comparison.json`` of every scored cell, folded by the sweep's group-by; with
+    the sweep's ``metrics``, every metric the cells have."""
+    from pepler_cli.evaluation.catalogue import select_beyond
     from pepler_cli.evaluation.compare import render_comparison
 
     runs = scored_runs(sweep)
@@ -275,8 +381,12 @@ def write_comparison(sweep: Sweep) -> Path:
         raise PeplerError(f"{sweep.out}: no cell of the sweep is scored yet")
     baseline_cell = _baseline_cell(sweep) if sweep.baseline is not None else None
     baseline = sweep.run_dir(baseline_cell) if baseline_cell is not None else None
-    markdown = render_comparison(runs, "markdown", group_by=sweep.group_by, baseline=baseline)
-    as_json = render_comparison(runs, "json", group_by=sweep.group_by, baseline=baseline)
+    # Metrics beyond the paper asked for: every metric column the cells have, as `compare --all-metrics`.
+    every = bool(select_beyond(sweep.metrics))
+    markdown = render_comparison(
+        runs, "markdown", all_metrics=every, group_by=sweep.group_by, baseline=baseline
+    )
+    as_json = render_comparison(runs, "json", all_metrics=every, group_by=sweep.group_by, baseline=baseline)
     out = sweep.out / "comparison.md"
     atomic_write_text(out, f"# {sweep.name}\n\n{markdown}")
     atomic_write_text(sweep.out / "comparison.json", str(as_json))

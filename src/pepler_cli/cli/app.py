@@ -16,6 +16,7 @@ from pepler_cli.cli.generate import generate_command
 from pepler_cli.cli.plot import plot_app
 from pepler_cli.cli.plugins import plugins_command
 from pepler_cli.cli.prepare import prepare_command
+from pepler_cli.cli.probe import probe_command
 from pepler_cli.cli.report import report_command
 from pepler_cli.cli.score import score_command
 from pepler_cli.cli.sweep import sweep_command
@@ -52,6 +53,7 @@ for name, command in (
     ("train", train_command),
     ("generate", generate_command),
     ("score", score_command),
+    ("probe", probe_command),
     ("compare", compare_command),
     ("sweep", sweep_command),
     ("attention", attention_command),

@@ -57,7 +57,8 @@ def compare_command(
         bool,
         typer.Option(
             "--all-metrics",
-            help="Also show USN, ROUGE-1/2 precision and recall and ROUGE-L, not only the paper's columns.",
+            help="Also show USN, ROUGE-1/2 precision and recall, ROUGE-L and the metrics beyond the paper that "
+            "the rows have (pepler score --metrics), not only the paper's columns.",
         ),
     ] = False,
     group_by: Annotated[
@@ -80,6 +81,16 @@ def compare_command(
             show_default=False,
         ),
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="GROUPING",
+            help="One row per group of predictions that `pepler score --by GROUPING` recorded (user-activity, "
+            "item-popularity, rating, sentiment; cold-start for predictions with cold pairs).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare runs side by side with the paper's metrics, best value of each column marked.
 
@@ -89,7 +100,7 @@ def compare_command(
     """
     from pepler_cli.evaluation.compare import render_comparison
 
-    rendered = render_comparison(paths, output_format.value, key, all_metrics, group_by or (), baseline)
+    rendered = render_comparison(paths, output_format.value, key, all_metrics, group_by or (), baseline, by)
     if isinstance(rendered, str):
         typer.echo(rendered, nl=False)
     else:

@@ -22,7 +22,9 @@ def generate_command(
     run: Path = typer.Argument(..., help="Run directory made by `pepler train`."),
     data: Path | None = flag("--data", help="Prepared dataset (default: the one the run was trained on)."),
     split: str | None = flag("--split", help="Part to explain: train, validation or test.", default="test"),
-    split_number: int | None = flag("--split-number", help="Which of the five splits (default: the run's)."),
+    split_number: int | None = flag(
+        "--split-number", help="Which of the dataset's splits (default: the run's)."
+    ),
     out: Path | None = flag("--out", help="Where to write the predictions (JSON lines)."),
     max_tokens: int | None = flag(
         "--max-tokens", help="Most tokens per explanation (the paper's).", default=MAX_EXPLANATION_TOKENS
@@ -54,6 +56,18 @@ def generate_command(
         "(leave them out and say how many).",
         default="error",
     ),
+    cold_start: str | None = flag(
+        "--cold-start",
+        help="What a cold user or item gets (one the run never trained, or, on a --cold-start split, one with at "
+        "most K training records): error (as --unknown says), mean (of the trained vectors), neighbours (mean "
+        "vector of the 10 trained ones closest in features), features (their words).",
+        default="error",
+    ),
+    history: Path | None = flag(
+        "--history",
+        help="JSON lines of what is known of cold users and items, for --cold-start neighbours and features: "
+        '{"user": ID} or {"item": ID} with "features": [...] and/or "text": "a review".',
+    ),
     trust_remote_code: bool = trust_remote_code_option(),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing predictions file."),
@@ -83,7 +97,28 @@ def generate_command(
             f"skipped {result.skipped} pairs whose user or item the run never saw (--unknown skip)",
             highlight=False,
         )
+    if result.cold:
+        users, items = result.cold_ids["users"], result.cold_ids["items"]
+        err_console.print(
+            f"{_count(result.cold, 'cold pair')} ({_count(users, 'cold user')}, {_count(items, 'cold item')}; "
+            f"--cold-start {config.cold_start})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if any(result.fell_back.values()):
+        users, items = result.fell_back["users"], result.fell_back["items"]
+        err_console.print(
+            f"--cold-start {config.cold_start}: {_count(users, 'cold user')} and {_count(items, 'cold item')} got "
+            "the mean vector: nothing is known of them"
+            + (", or no trained one shares a feature with them" if config.cold_start == "neighbours" else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
     err_console.print(
         f"[green]{result.predictions} explanations written:[/] {result.out} "
         f"(split {result.split_number}, {result.split})"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -33,7 +33,9 @@ def prepare_command(
         show_default=False,
     ),
     seed: int | None = flag(
-        "--seed", help="Seed of the five random 8:1:1 splits (raw reviews).", default=1234
+        "--seed",
+        help="Seed of the five random 8:1:1 splits (raw reviews) and of the --cold-start splits.",
+        default=1234,
     ),
     user_field: str | None = flag(
         "--user-field", help="Raw reviews: field with the user id.", default="reviewerID"
@@ -64,6 +66,11 @@ def prepare_command(
         help="Keep a NETE split although its validation or test records have a user or item that its training "
         "part never holds (counted in the manifest); without it such a split is refused.",
     ),
+    cold_start: int | None = flag(
+        "--cold-start",
+        help="Add two splits after the regular ones: one whose test part holds only cold users (about 10% of the "
+        "records; each keeps a random 0..K of its records in training, 0 = never seen) and one for cold items.",
+    ),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the written manifest as JSON on stdout."),
 ) -> None:
@@ -73,6 +80,7 @@ def prepare_command(
     folder given with --source (reviews.pickle and splits 1..5, kept as they are), or a raw reviews file (JSON
     lines or CSV, optionally .gz) given with --name, whose explanations are extracted and split 8:1:1 five
     times. Explanations are cut to 20 GPT-2 tokens. Statistics (the paper's Table 4 columns) go to stderr.
+    --cold-start K adds splits 6 (cold users) and 7 (cold items) for `pepler generate --cold-start`.
     """
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags.pop("config_file")
@@ -114,5 +122,13 @@ def prepare_command(
             for part, found in parts.items()
         )
         err_console.print(f"kept (--allow-unseen): {kept}", highlight=False, soft_wrap=True)
+    for k, entry in (manifest["splits"].get("cold_start") or {}).items():
+        kind, cold = entry["kind"], entry[f"cold_{entry['kind']}s"]
+        err_console.print(
+            f"split {k}: {cold:,} cold {kind}{'s' if cold != 1 else ''} in test, at most {entry['max_train_records']} "
+            f"training records each ({entry['never_seen']:,} never seen in training)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if json_output:
         out_console.print_json(json.dumps({"out": str(result.out), "manifest": manifest}))

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pepler_cli.cli.common import report_errors, tell
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from pepler_cli.evaluation.breakdown import Breakdown
+    from pepler_cli.evaluation.catalogue import Metric
+    from pepler_cli.evaluation.score import ScoreResult
 
 
 @report_errors
@@ -55,10 +64,47 @@ def score_command(
         "--no-record",
         help="Do not record the scores in the run's manifest.yaml (they still link to the run in the scores YAML).",
     ),
+    metrics: str | None = typer.Option(
+        None,
+        "--metrics",
+        metavar="paper|all|NAME,…",
+        help="Metrics beyond the paper's to add (the paper's are always scored): all (grounding, phrase, "
+        "diversity, bias, meaning), or families and metric keys, e.g. grounding,distinct_2,fluency (fluency "
+        "loads SmolLM2: only by name). (default: paper)",
+        show_default=False,
+    ),
+    by: list[str] | None = typer.Option(
+        None,
+        "--by",
+        metavar="GROUPING",
+        help="Also score each group of predictions: user-activity or item-popularity (quantile buckets of the "
+        "user's or item's training records), rating, or sentiment (the record's); with the gap between the best "
+        "and the worst group. Repeatable.",
+        show_default=False,
+    ),
+    split_number: int | None = typer.Option(
+        None,
+        "--split-number",
+        metavar="N",
+        help="Whose training part the metrics that need one (iFMR, hallucination, popularity, --by activity) "
+        "read. Default: the split the predictions' sidecar names.",
+        show_default=False,
+    ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        metavar="auto|cpu|cuda",
+        help="Where the model-based metrics (meaning, fluency) run. (default: auto)",
+        show_default=False,
+    ),
 ) -> None:
-    """Score generated explanations (and ratings) with the paper's metrics.
+    """Score generated explanations (and ratings) with the paper's metrics, and more on request.
 
     BLEU-1/4, ROUGE-1/2/L (×100), USR, FMR, FCR, DIV and, with ratings, RMSE and MAE, as in the paper.
+    --metrics adds grounding (iFMR, feature precision/recall, hallucination), phrase-aware FMR/FCR/DIV,
+    diversity (uUSR/iUSR, Distinct-1/2, ENTR-2), popularity bias, meaning (MiniLM cosine, BERTScore) and
+    fluency (perplexity); --by scores groups of users, items, ratings or sentiments. Predictions marked cold
+    by `pepler generate --cold-start` are also scored cold against warm.
 
     The scores are also written as YAML next to PREDICTIONS (see --out). When `pepler generate` left
     <name>.meta.yaml beside PREDICTIONS and it matches them, the scores name the run and the decoding, and
@@ -68,29 +114,40 @@ def score_command(
     from pepler_cli.evaluation.score import score
 
     options = {"predictions": predictions, "data": data, "features": features, "rating_range": rating_range}
+    options.update(metrics=metrics, by=by, split_number=split_number, device=device)
     config = resolve(ScoreConfig, None, {**options, "out": out, "record": not no_record, "unknown": unknown})
     result = score(config)
     for note in result.notes:
         tell(note)
     if as_json:
-        typer.echo(json.dumps(result.scores, indent=2))
+        groups = {b.by: b.to_yaml() for b in result.breakdowns}
+        typer.echo(json.dumps({**result.scores, **({"groups": groups} if groups else {})}, indent=2))
     else:
-        _print_table(predictions, result.scores)
+        _print_tables(predictions, result)
     tell(f"wrote {result.out}")
     if result.recorded_in is not None:
         tell(f"recorded the scores in {result.recorded_in} as {result.key!r}")
 
 
-def _print_table(predictions: Path, scores: dict[str, float]) -> None:
+def _print_tables(predictions: Path, result: ScoreResult) -> None:
+    from pepler_cli.console import out_console
+    from pepler_cli.evaluation.catalogue import BEYOND_METRICS, SCORE_TABLE
+
+    scores = result.scores
+    out_console.print(_metric_table(f"{predictions} (n = {scores['n']:g})", SCORE_TABLE, scores))
+    if any(metric.key in scores for metric in BEYOND_METRICS):
+        out_console.print(_metric_table("Beyond the paper", BEYOND_METRICS, scores))
+    for breakdown in result.breakdowns:
+        out_console.print(_breakdown_table(breakdown))
+
+
+def _metric_table(title: str, catalogue: Sequence[Metric], scores: dict[str, float]) -> Table:
     from rich.table import Table
 
-    from pepler_cli.console import out_console
-    from pepler_cli.evaluation.catalogue import SCORE_TABLE
-
-    table = Table(title=f"{predictions} (n = {scores['n']:g})", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for column, justify in (("group", "left"), ("metric", "left"), ("value", "right"), ("meaning", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    shown = [metric for metric in SCORE_TABLE if metric.key in scores]
+    shown = [metric for metric in catalogue if metric.key in scores]
     for index, metric in enumerate(shown):
         first_of_group = index == 0 or shown[index - 1].group != metric.group
         last_of_group = index == len(shown) - 1 or shown[index + 1].group != metric.group
@@ -98,7 +155,34 @@ def _print_table(predictions: Path, scores: dict[str, float]) -> None:
             metric.group if first_of_group else "",
             metric.label,
             metric.format(scores[metric.key]),
-            f"{metric.meaning} {metric.arrow}",
+            f"{metric.meaning} {metric.arrow}".strip(),
             end_section=last_of_group,  # a rule under each group, as the paper's table separates them
         )
-    out_console.print(table)
+    return table
+
+
+def _breakdown_table(breakdown: Breakdown) -> Table:
+    """Metrics down, groups across, then the gap and which group is worst."""
+    from rich.table import Table
+
+    from pepler_cli.evaluation.catalogue import BEYOND_METRICS, SCORE_TABLE
+
+    table = Table(title=f"By {breakdown.by}", title_justify="left")
+    table.add_column("metric")
+    for group in breakdown.groups:
+        table.add_column(f"{group.label}\n(n = {group.n})", justify="right")
+    table.add_column("gap", justify="right")
+    table.add_column("worst")
+    for metric in (*SCORE_TABLE, *BEYOND_METRICS):
+        if not any(metric.key in group.scores for group in breakdown.groups):
+            continue
+        gap = breakdown.gaps.get(metric.key)
+        gap_text = metric.format(gap["gap"]) if gap else ""
+        tie = gap_text == metric.format(0.0)  # no group is worse, as printed
+        table.add_row(
+            f"{metric.label} {metric.arrow}".strip(),
+            *(metric.format(group.scores.get(metric.key)) for group in breakdown.groups),
+            gap_text,
+            ("tie" if tie else gap["worst"]) if gap else "",
+        )
+    return table

@@ -12,7 +12,9 @@ from pepler_cli.cli.common import CONFIG_HELP, flag, given, report_errors, switc
 @report_errors
 def train_command(
     data: Path | None = flag("--data", help="Prepared dataset directory (made by `pepler prepare`)."),
-    split: int | None = flag("--split", help="Which of the dataset's five splits to train on.", default=1),
+    split: int | None = flag(
+        "--split", help="Which of the dataset's splits to train on (1..5, or a --cold-start one).", default=1
+    ),
     out: Path | None = flag("--out", help="Run directory to create (written atomically when training ends)."),
     prompt: str | None = flag(
         "--prompt",

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pepler_cli.data.cold_start import ColdStartSpec
 from pepler_cli.data.prepared.layout import SPLIT_PARTS, Split
 from pepler_cli.data.prepared.reading import load_prepared, read_index_file
 from pepler_cli.data.prepared.records import RecordColumns
@@ -285,10 +286,12 @@ def prepare_nete(
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
     allow_unseen: bool = False,
+    cold_start: ColdStartSpec | None = None,
 ) -> PrepareResult:
     """Prepare one of the paper's datasets from its NETE folder ``source`` into ``out``; explanations are cut
     as ``truncation`` says. The given splits are checked (no record in two parts, no empty part, and, unless
-    ``allow_unseen``, no validation/test record whose user or item training never holds)."""
+    ``allow_unseen``, no validation/test record whose user or item training never holds); ``cold_start`` adds
+    the two cold-start splits after them."""
     if dataset not in NETE_DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; the paper's datasets are {', '.join(NETE_DATASETS)}")
     source = check_nete_source(dataset, source)
@@ -315,7 +318,14 @@ def prepare_nete(
         "overwrite": overwrite,
     }
     return truncate_and_write(
-        Path(out), columns, splits, truncation, progress, allow_unseen=allow_unseen, **manifest_fields
+        Path(out),
+        columns,
+        splits,
+        truncation,
+        progress,
+        allow_unseen=allow_unseen,
+        cold_start=cold_start,
+        **manifest_fields,
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pepler_cli.data import extraction
+from pepler_cli.data.cold_start import ColdStartSpec
 from pepler_cli.data.prepared.records import RecordColumns
 from pepler_cli.data.prepared.writing import PrepareResult, Truncation, progress_task, truncate_and_write
 from pepler_cli.data.splits import SPLIT_COUNT, SPLIT_METHOD, SPLIT_RATIOS, make_splits
@@ -291,9 +292,10 @@ def prepare_raw(
     overwrite: bool = False,
     config: Mapping[str, Any] | None = None,
     progress: Any = None,
+    cold_start: ColdStartSpec | None = None,
 ) -> PrepareResult:
     """Prepare raw reviews ``path`` into ``out``: extraction, truncation as ``truncation`` says, five seeded
-    splits."""
+    splits (and the two cold-start splits ``cold_start`` asks for)."""
     path = Path(path)
     ensure_new_output(Path(out), overwrite)
     reviews = read_raw_reviews(path, fields, progress)
@@ -337,5 +339,12 @@ def prepare_raw(
     }
     # make_splits leaves validation/test empty only for data too sparse to spare a record (check_split).
     return truncate_and_write(
-        Path(out), columns, splits, truncation, progress, allow_empty=True, **manifest_fields
+        Path(out),
+        columns,
+        splits,
+        truncation,
+        progress,
+        allow_empty=True,
+        cold_start=cold_start,
+        **manifest_fields,
     )

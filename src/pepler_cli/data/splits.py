@@ -14,6 +14,7 @@ test would have an untrained vector. NETE's datasets come with five splits made 
    data), the rest is halved between validation and test.
 
 Each part is written sorted by record number. The three parts are disjoint and together hold every record.
+``prepare --cold-start K`` adds two splits of another kind after these (``data/cold_start.py``).
 
 Splits are checked, not trusted: :func:`check_split` refuses parts that share a record or are empty, and
 validation/test records whose user or item never occurs in training unless ``--allow-unseen`` (every split
@@ -109,6 +110,7 @@ def check_split(
     *,
     allow_unseen: bool = False,
     allow_empty: bool = False,
+    cold: str | None = None,
 ) -> dict[str, dict[str, int]]:
     """Check split ``k`` (train, validation, test record numbers) of the records by ``users`` on ``items``.
 
@@ -117,6 +119,10 @@ def check_split(
     records whose user or item never occurs in the training part (their prompt vectors would never be
     trained). Returns, per validation and test part, how many records have an unseen user and how many an
     unseen item (all 0 when none). One pass over each part with sets: O(records).
+
+    ``cold`` ("user" or "item") says the split is a cold-start split (``data/cold_start.py``): its test part
+    holds users (items) training may never have seen, which is what it tests, so those are neither refused nor
+    counted; everything else is checked as for any split.
 
     ``allow_empty`` is for the splits :func:`make_splits` makes: it leaves validation or test empty only when
     the data is so sparse that training needs every record to hold every user and item (a few dozen
@@ -139,6 +145,9 @@ def check_split(
     for part in UNSEEN_PARTS:
         counts[part] = {}
         for kind, ids, seen in (("user", users, train_users), ("item", items, train_items)):
+            if part == "test" and kind == cold:
+                counts[part][f"{kind}s"] = 0
+                continue
             unseen = [ids[r] for r in parts[part] if ids[r] not in seen]
             counts[part][f"{kind}s"] = len(unseen)
             if unseen:

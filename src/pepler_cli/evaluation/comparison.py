@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.evaluation import tables
 from pepler_cli.evaluation.catalogue import (
     ALL_METRICS,
+    BEYOND_METRICS,
     METRIC_KEYS,
     MISSING,
     PAPER_METRICS,
@@ -61,13 +62,18 @@ class Row:
     kind: str  # "run" or "scores"
     scores: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the run's options (what --group-by compares)
+    groups: dict[str, Any] = field(default_factory=dict)  # `score --by` groupings, as recorded
 
     def descriptive(self, column: str) -> str:
         return str(getattr(self, column))
 
 
-def load_rows(paths: Sequence[Path], key: str | None = None) -> list[Row]:
-    """Rows for every argument of ``pepler compare``, in order; any unreadable argument is one PeplerError."""
+def load_rows(paths: Sequence[Path], key: str | None = None, by: str | None = None) -> list[Row]:
+    """Rows for every argument of ``pepler compare``, in order; any unreadable argument is one PeplerError.
+
+    With ``by`` (a grouping ``pepler score --by`` recorded, or ``cold-start``) each scores entry becomes one
+    row per group, its key followed by the group's label.
+    """
     if key is not None and not key.strip():
         raise UsageError("--key: give a key such as 'split 1 test'")
     rows: list[Row] = []
@@ -81,6 +87,31 @@ def load_rows(paths: Sequence[Path], key: str | None = None) -> list[Row]:
             rows.extend(_run_rows(path.parent, key))
         else:
             rows.append(_scores_file_row(path))
+    return rows if by is None else [group for row in rows for group in _group_rows(row, by)]
+
+
+def _group_rows(row: Row, by: str) -> list[Row]:
+    """One row per group of ``row``'s scores grouped ``by``; a row scored without that grouping is an error."""
+    grouping = row.groups.get(by)
+    if not isinstance(grouping, dict) or not isinstance(grouping.get("groups"), list):
+        raise PeplerError(
+            f"{row.source}: no scores by {by} under {row.key or 'its scores'} "
+            f"(score the predictions with `pepler score … --by {by}`)"
+        )
+    rows = []
+    for number, group in enumerate(grouping["groups"]):
+        where = f"{row.source}: field 'groups.{by}.groups[{number}]'"
+        if not isinstance(group, dict) or not isinstance(group.get("scores"), dict):
+            raise PeplerError(f"{where} must be a mapping with 'label' and 'scores'")
+        label = f"{group.get('label')} (n = {group.get('n')})"
+        rows.append(
+            replace(
+                row,
+                key=f"{row.key}, {label}" if row.key else label,
+                scores=_metrics(group["scores"], Path(row.source), f"groups.{by}.groups[{number}].scores"),
+                groups={},
+            )
+        )
     return rows
 
 
@@ -128,6 +159,7 @@ def _run_rows(run: Path, key: str | None) -> list[Row]:
                 kind="run",
                 scores=_metrics(entry, manifest_path, f"scores.{entry_key}"),
                 config=config,
+                groups=entry["groups"] if isinstance(entry.get("groups"), dict) else {},
             )
         )
     return rows
@@ -162,6 +194,7 @@ def _scores_file_row(path: Path) -> Row:
         kind="scores",
         scores=_metrics(scores, path, "scores"),
         config=config,
+        groups=document["groups"] if isinstance(document.get("groups"), dict) else {},
         **descriptive,
     )
 
@@ -211,8 +244,11 @@ def _stem(path: Path) -> str:
 
 
 def metric_columns(rows: Sequence[Row], all_metrics: bool = False) -> list[Metric]:
-    """The metric columns to show: the paper's (or all), then RMSE and MAE if any row has them."""
+    """The metric columns to show: the paper's (or all, with those beyond the paper that any row has), then
+    RMSE and MAE if any row has them."""
     columns = list(ALL_METRICS if all_metrics else PAPER_METRICS)
+    if all_metrics:
+        columns.extend(m for m in BEYOND_METRICS if any(m.key in row.scores for row in rows))
     columns.extend(m for m in RATING_METRICS if any(m.key in row.scores for row in rows))
     return columns
 
@@ -225,7 +261,7 @@ def show_key_column(rows: Sequence[Row]) -> bool:
 def best_marks(rows: Sequence[Row], columns: Sequence[Metric]) -> list[set[str]]:
     """For each row, the metric keys where it holds the best value (as printed) of at least two rows."""
     marks: list[set[str]] = [set() for _ in rows]
-    for metric in columns:
+    for metric in (column for column in columns if column.ranked):
         shown = [
             (index, round(row.scores[metric.key], metric.decimals))
             for index, row in enumerate(rows)
@@ -302,7 +338,7 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
     Best is judged over every metric column (as with --all-metrics), whatever the table shows.
     """
-    columns = [*ALL_METRICS, *RATING_METRICS]
+    columns = [*ALL_METRICS, *BEYOND_METRICS, *RATING_METRICS]
     order = [m.key for m in columns]
     result = []
     for row, marks in zip(rows, best_marks(rows, columns)):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pepler_cli.errors import UsageError
 from pepler_cli.evaluation import tables
-from pepler_cli.evaluation.catalogue import ALL_METRICS, RATING_METRICS, Metric
+from pepler_cli.evaluation.catalogue import ALL_METRICS, BEYOND_METRICS, RATING_METRICS, Metric
 from pepler_cli.evaluation.comparison import Row
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _group_name(row: Row, by: Sequence[str]) -> str:
 
 
 def _summarise(group: Group) -> None:
-    for metric in (*ALL_METRICS, *RATING_METRICS):
+    for metric in (*ALL_METRICS, *BEYOND_METRICS, *RATING_METRICS):
         values = [row.scores[metric.key] for row in group.rows if metric.key in row.scores]
         if not values:
             continue
@@ -142,7 +142,7 @@ def _test_against(group: Group, baseline: Group, by: Sequence[str]) -> set[str]:
     from scipy import stats
 
     used: set[str] = set()
-    for metric in (*ALL_METRICS, *RATING_METRICS):
+    for metric in (*ALL_METRICS, *BEYOND_METRICS, *RATING_METRICS):
         ours, theirs = _paired_values(group, baseline, metric, by)
         if ours is not None and theirs is not None and len(ours) >= 2:
             used.add(f"paired t-test over {', '.join(by)}")

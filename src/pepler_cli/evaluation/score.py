@@ -1,8 +1,10 @@
-"""``pepler score`` as a library call: predictions and a feature set in; scores, a scores file and (when the
-predictions' sidecar names their run) an entry in the run's manifest out."""
+"""``pepler score`` as a library call: predictions and a feature set in; scores (the paper's, those
+``--metrics`` adds, per group of ``--by``), a scores file and (when the predictions' sidecar names their run) an
+entry in the run's manifest out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,11 +12,16 @@ from typing import Any
 from pepler_cli.config import ScoreConfig
 from pepler_cli.data.prepared.layout import feature_file
 from pepler_cli.data.prepared.reading import load_prepared, read_manifest, read_rating_range
+from pepler_cli.data.prepared.records import PreparedDataset
 from pepler_cli.data.splits import KnownIds, keep_known_pairs
 from pepler_cli.errors import PeplerError
+from pepler_cli.evaluation import beyond
+from pepler_cli.evaluation.breakdown import COLD_START, Breakdown, break_down, labels_for
+from pepler_cli.evaluation.catalogue import Metric, select_beyond
 from pepler_cli.evaluation.provenance import Link, link_predictions, run_entry
 from pepler_cli.evaluation.scores_file import default_scores_path, scores_document, write_scores_file
-from pepler_cli.evaluation.scoring import score_predictions
+from pepler_cli.evaluation.scoring import PaperPairs, normalize_all
+from pepler_cli.evaluation.training_view import TrainingView
 from pepler_cli.files import read_user_text, sha256_file
 from pepler_cli.predictions import Prediction, read_predictions
 from pepler_cli.runs import ITEMS, MANIFEST, USERS, record_scores
@@ -28,22 +35,45 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)  # for the person at the terminal
     recorded_in: Path | None = None  # the run manifest that now holds the scores
     key: str | None = None  # under which key
+    breakdowns: list[Breakdown] = field(default_factory=list)  # --by, and cold against warm
+
+
+@dataclass
+class Context:
+    """What the predictions were made from, as far as the scores need it."""
+
+    dataset: PreparedDataset | None = None
+    training: TrainingView | None = None  # the training part of the predictions' split
 
 
 def score(config: ScoreConfig) -> ScoreResult:
-    """Score ``config.predictions`` with the paper's metrics; write the scores file; record them in the run."""
+    """Score ``config.predictions`` with the paper's metrics (and those ``config.metrics`` adds, per group of
+    ``config.by``); write the scores file; record them in the run."""
     if config.data is not None and not config.data.is_dir():
         raise PeplerError(f"{config.data}: no such dataset directory")
     feature_path = feature_file(config.data) if config.data is not None else config.features
     assert feature_path is not None  # ScoreConfig requires exactly one of data/features
     predictions = read_predictions(config.predictions)
     feature_set = read_feature_set(feature_path)
+    metrics = select_beyond(config.metrics)  # an unknown name fails before any work
     notes: list[str] = []
     predictions_sha256 = sha256_file(config.predictions)
     linked = link_predictions(config.predictions, predictions_sha256)
     predictions, skipped = drop_unknown(config, predictions, linked.link, notes)
     clip_range, range_source = rating_range(predictions, config, notes)
-    scores = score_predictions(predictions, feature_set, clip_range)
+    context = _context(config, metrics, linked.link, notes)
+    chosen = beyond.plan(metrics, feature_set, context.training, notes, config.device)
+
+    references = normalize_all([p.reference for p in predictions])
+    generated = normalize_all([p.generated for p in predictions])
+    paper = PaperPairs(predictions, feature_set, clip_range, references, generated)
+    extra = beyond.BeyondPairs(predictions, chosen, references, generated)
+
+    def score_rows(rows: Sequence[int] | None = None) -> dict[str, float]:
+        return {**paper.scores(rows), **extra.scores(rows)}
+
+    scores = score_rows()
+    breakdowns = _breakdowns(config, predictions, context, score_rows)
     notes.extend(linked.notes)
     features_used = {
         "source": "data" if config.data else "file",
@@ -59,10 +89,13 @@ def score(config: ScoreConfig) -> ScoreResult:
     )
     if skipped:
         document["skipped_unknown"] = skipped
+    document.update(_extras(config, chosen, context, breakdowns))
     write_scores_file(out, document)
-    result = ScoreResult(scores, out, notes)
+    result = ScoreResult(scores, out, notes, breakdowns=breakdowns)
     if linked.link is not None and config.record:
         entry = run_entry(scores, config.predictions, predictions_sha256, out)
+        if breakdowns:
+            entry["groups"] = {b.by: b.to_yaml() for b in breakdowns}
         run_path = Path(linked.link.run["path"])
         not_recorded = record_scores(run_path, linked.link.key, entry, linked.link.run.get("name"))
         if not_recorded is None:
@@ -70,6 +103,68 @@ def score(config: ScoreConfig) -> ScoreResult:
         else:
             notes.append(not_recorded)
     return result
+
+
+def _context(config: ScoreConfig, metrics: Sequence[Metric], link: Link | None, notes: list[str]) -> Context:
+    """The prepared dataset and the training part of the predictions' split, read only when a metric or
+    a grouping asked for them."""
+    needs_training = bool(beyond.NEEDS_TRAINING.intersection(m.key for m in metrics)) or any(
+        by in ("user-activity", "item-popularity") for by in config.by
+    )
+    if config.data is None or not (needs_training or "sentiment" in config.by):
+        return Context()
+    dataset = load_prepared(config.data)
+    split_number = config.split_number
+    if split_number is None and link is not None:
+        made_from = link.generation.get("dataset") or {}
+        if made_from.get("fingerprint") == dataset.fingerprint:
+            split_number = made_from.get("split_number")
+        elif needs_training:
+            notes.append(
+                f"note: the predictions were made from another dataset than {config.data} (fingerprints "
+                "differ): pass --split-number N to measure against a split of it"
+            )
+    if split_number is None or not needs_training:
+        return Context(dataset)
+    if split_number not in dataset.splits:
+        known = ", ".join(str(k) for k in sorted(dataset.splits))
+        raise PeplerError(f"--split-number {split_number}: {config.data} has splits {known}", exit_code=2)
+    return Context(dataset, TrainingView.of(dataset, int(split_number)))
+
+
+def _breakdowns(
+    config: ScoreConfig,
+    predictions: list[Prediction],
+    context: Context,
+    score_rows: Callable[[Sequence[int]], dict[str, float]],
+) -> list[Breakdown]:
+    """The predictions scored per group of each ``--by``, then cold against warm when any pair is cold."""
+    sentiments = None
+    if "sentiment" in config.by:
+        if context.dataset is None:
+            raise PeplerError("--by sentiment: needs --data DIR, the dataset that records the sentiments")
+        sentiments = {(r.user, r.item): r.sentiment for r in context.dataset.records}
+    groupings = [*config.by, *([COLD_START] if any(p.cold for p in predictions) else [])]
+    return [
+        break_down(by, labels_for(by, predictions, context.training, sentiments), score_rows)
+        for by in groupings
+    ]
+
+
+def _extras(
+    config: ScoreConfig, chosen: beyond.Plan, context: Context, breakdowns: list[Breakdown]
+) -> dict[str, Any]:
+    """What the scores file adds when more than the paper's metrics were asked for."""
+    extras: dict[str, Any] = {}
+    if config.metrics != "paper":
+        extras["metrics"] = config.metrics
+    if context.training is not None:
+        extras["training_split"] = context.training.split_number
+    if chosen.models:
+        extras["models"] = chosen.models
+    if breakdowns:
+        extras["groups"] = {b.by: b.to_yaml() for b in breakdowns}
+    return extras
 
 
 def drop_unknown(
@@ -81,16 +176,22 @@ def drop_unknown(
     known = known_ids(config, link)
     if known is None:
         return predictions, 0
-    kept = keep_known_pairs(
-        predictions,
-        [p.user for p in predictions],
-        [p.item for p in predictions],
-        known,
-        unknown=config.unknown,
-        where=config.predictions,
-        what="predictions",
-        purpose="score",
-    )
+    # A pair marked cold was explained on purpose by `generate --cold-start`: it is scored, known or not.
+    checked = [p for p in predictions if not p.cold]
+    kept_ids = {
+        id(p)
+        for p in keep_known_pairs(
+            checked,
+            [p.user for p in checked],
+            [p.item for p in checked],
+            known,
+            unknown=config.unknown,
+            where=config.predictions,
+            what="predictions",
+            purpose="score",
+        )
+    }
+    kept = [p for p in predictions if p.cold or id(p) in kept_ids]
     skipped = len(predictions) - len(kept)
     if skipped:
         notes.append(

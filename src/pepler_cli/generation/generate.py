@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pepler_cli.config import GenerateConfig, saved_options
+from pepler_cli.data.cold_start import ColdKind
 from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids
 from pepler_cli.data.prepared.layout import SPLIT_PARTS
 from pepler_cli.data.prepared.reading import load_prepared
@@ -20,10 +22,23 @@ from pepler_cli.data.prepared.records import PreparedDataset, Record
 from pepler_cli.data.splits import KnownIds, keep_known_pairs
 from pepler_cli.distributed import World, barrier, gather_objects, process_group, rank_device
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import ensure_new_output, output_lock
+from pepler_cli.files import ensure_new_output, output_lock, sha256_file
+from pepler_cli.generation.cold_start import (
+    Applied,
+    ColdIds,
+    HistoryLine,
+    Trained,
+    apply_cold_start,
+    check_method,
+    find_cold,
+    history_features,
+    read_history,
+    with_history,
+)
 from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs, pad_left
+from pepler_cli.modeling.entities import EntityIndex
 from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.predictions import Prediction, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
@@ -39,6 +54,10 @@ class GenerateResult:
     split_number: int
     split: str
     skipped: int = 0  # pairs left out with --unknown skip
+    cold: int = 0  # predictions of cold pairs (generation/cold_start.py)
+    cold_ids: dict[str, int] = field(default_factory=dict)  # {"users": n, "items": n} that were cold
+    # {"users": n, "items": n}: cold ones given the mean for want of anything known (neighbours, features)
+    fell_back: dict[str, int] = field(default_factory=dict)
 
 
 def generate(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
@@ -53,23 +72,23 @@ def generate(config: GenerateConfig, progress: Progress | None = None) -> Genera
 
 
 def _generate_locked(config: GenerateConfig, progress: Progress | None, world: World) -> GenerateResult:
+    history = read_history(config.history) if config.history is not None else []  # before minutes of loading
     device = rank_device(world, config.device)
     run = load_run(config.run, device, config.trust_remote_code)
-    data_path = config.data or Path(run.manifest["dataset"]["path"])
-    dataset = load_prepared(data_path)
-    split_number = config.split_number or int(run.manifest["dataset"]["split"])
-    if split_number not in dataset.splits:
-        raise PeplerError(f"{data_path}: has no split {split_number}", exit_code=2)
-    numbers = dict(zip(SPLIT_PARTS, dataset.splits[split_number]))[config.split]
-    numbers = numbers[: config.limit] if config.limit else numbers
-    if not dataset.splits_checked:  # prepared by an older pepler: never checked
-        # Overlap only: unseen ids are --unknown's business, and a part not explained may be empty.
-        dataset.check_split(split_number, allow_unseen=True, allow_empty=True)
-    total = len(numbers)
-    numbers = _known_pairs(config, run, dataset, split_number, numbers, data_path)
+    check_method(config.cold_start, run.model, config.run)
+    pairs = explained_pairs(config, run)
+    dataset, data_path, split_number, numbers, total = (
+        pairs.dataset, pairs.data_path, pairs.split_number, pairs.numbers, pairs.total
+    )  # fmt: skip
     records = [dataset.records[n] for n in numbers]
-    inputs = _prompt_inputs(run, dataset, split_number, numbers, Path(data_path) / "records.jsonl")
-    texts = _decode(run, inputs, device, DecodeOptions.from_config(config), progress, world)
+    cold, applied, known_of_cold = _cold_start(
+        config, run, dataset, pairs.own_data, pairs.known, records, history
+    )
+    inputs = prompt_inputs(
+        run, dataset, split_number, numbers, data_path / "records.jsonl", entities=applied.entities,
+        cold=(cold, known_of_cold if config.cold_start == "features" else None),
+    )  # fmt: skip
+    texts = decode_texts(run, inputs, device, DecodeOptions.from_config(config), progress, world)
     if config.clean_up_spaces:
         texts = [clean_up_spaces(text) for text in texts]
     ratings = _predicted_ratings(run.model, inputs, device, config.batch_size)
@@ -82,11 +101,17 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
             feature=r.feature,
             rating=float(r.rating),
             predicted_rating=ratings[k] if ratings is not None else None,
+            cold=cold.mark(r.user, r.item),
         )
         for k, (r, text) in enumerate(zip(records, texts))
     ]
+    cold_pairs = sum(p.cold is not None for p in predictions)
+    cold_ids = {"users": len(cold.users), "items": len(cold.items)}
+    fell_back = {f"{kind}s": count for kind, count in applied.fell_back.items()}
     provenance = _provenance(config, run, data_path, dataset, split_number, len(predictions))
     provenance["predictions"]["skipped_unknown"] = total - len(numbers)
+    provenance["predictions"]["cold"] = cold_pairs
+    provenance["cold_start"] = _cold_start_record(config, cold_ids, fell_back, len(history))
 
     def sidecar(sha256: str) -> dict[str, Any]:
         provenance["predictions"]["sha256"] = sha256
@@ -95,23 +120,57 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
     # The sidecar is written before the predictions are renamed into place: a failure leaves neither.
     if world.is_main:
         write_predictions(config.out, predictions, sidecar)
-    return GenerateResult(len(predictions), config.out, split_number, config.split, total - len(numbers))
+    return GenerateResult(
+        len(predictions),
+        config.out,
+        split_number,
+        config.split,
+        total - len(numbers),
+        cold_pairs,
+        cold_ids,
+        fell_back,
+    )
 
 
-def _known_pairs(
-    config: GenerateConfig,
-    run: LoadedRun,
-    dataset: PreparedDataset,
-    split_number: int,
-    numbers: list[int],
-    data_path: Path,
-) -> list[int]:
-    """The record numbers whose user and item the run has trained; the others are an error, or with
-    ``--unknown skip`` left out.
+@dataclass(frozen=True)
+class ExplainedPairs:
+    """The pairs a generation explains (``generate``, and ``probe`` alike): record numbers of a part of a split,
+    and what the run knows."""
+
+    dataset: PreparedDataset
+    data_path: Path
+    split_number: int
+    numbers: list[int]  # after --unknown (with --cold-start error), in the part's order
+    total: int  # before --unknown
+    known: KnownIds
+    own_data: bool  # the dataset is the one the run was trained on
+
+
+def explained_pairs(config: GenerateConfig, run: LoadedRun) -> ExplainedPairs:
+    data_path = Path(config.data or run.manifest["dataset"]["path"])
+    dataset = load_prepared(data_path)
+    split_number = config.split_number or int(run.manifest["dataset"]["split"])
+    if split_number not in dataset.splits:
+        raise PeplerError(f"{data_path}: has no split {split_number}", exit_code=2)
+    numbers = dict(zip(SPLIT_PARTS, dataset.splits[split_number]))[config.split]
+    numbers = numbers[: config.limit] if config.limit else numbers
+    if not dataset.splits_checked:  # prepared by an older pepler: never checked
+        # Overlap only: unseen ids are --unknown's business, and a part not explained may be empty.
+        dataset.check_split(split_number, allow_unseen=True, allow_empty=True)
+    total = len(numbers)
+    known, own_data = _known_ids(run, dataset)
+    if config.cold_start == "error":  # the other methods give unknown users and items a vector
+        numbers = _known_pairs(config, known, dataset, split_number, numbers, data_path)
+    return ExplainedPairs(dataset, data_path, split_number, numbers, total, known, own_data)
+
+
+def _known_ids(run: LoadedRun, dataset: PreparedDataset) -> tuple[KnownIds, bool]:
+    """The users and items the run has trained, and whether ``dataset`` is the run's own.
 
     On the run's own dataset (same fingerprint), trained means: in the training part of the split the run was
-    trained on; an id with a vector that training never touched (``train --allow-unseen``) counts as unknown.
-    On another dataset, all that is known is which ids have a vector in the run (users.txt, items.txt).
+    trained on; an id with a vector that training never touched (``train --allow-unseen``, a cold-start split)
+    counts as unknown. On another dataset, all that is known is which ids have a vector in the run (users.txt,
+    items.txt).
     """
     trained_on = run.manifest.get("dataset") or {}
     run_split = trained_on.get("split")
@@ -121,10 +180,21 @@ def _known_pairs(
         and run_split in dataset.splits
     ):
         users, items = dataset.training_ids(run_split)
-        known = KnownIds(users, items, f"the run never saw in training (split {run_split}, train)")
-    else:
-        no_vector = "that the run has no vector for (it was trained on another dataset)"
-        known = KnownIds(set(run.entities.users), set(run.entities.items), no_vector)
+        return KnownIds(users, items, f"the run never saw in training (split {run_split}, train)"), True
+    no_vector = "that the run has no vector for (it was trained on another dataset)"
+    return KnownIds(set(run.entities.users), set(run.entities.items), no_vector), False
+
+
+def _known_pairs(
+    config: GenerateConfig,
+    known: KnownIds,
+    dataset: PreparedDataset,
+    split_number: int,
+    numbers: list[int],
+    data_path: Path,
+) -> list[int]:
+    """The record numbers whose user and item the run has trained (``known``); the others are an error, or
+    with ``--unknown skip`` left out."""
     records = dataset.records
     return keep_known_pairs(
         numbers,
@@ -138,7 +208,75 @@ def _known_pairs(
     )
 
 
-def _decode(
+def _cold_start(
+    config: GenerateConfig,
+    run: LoadedRun,
+    dataset: PreparedDataset,
+    own_data: bool,
+    known: KnownIds,
+    records: list[Record],
+    history: list[HistoryLine],
+) -> tuple[ColdIds, Applied, dict[ColdKind, dict[str, Counter[str]]]]:
+    """The cold users and items of ``records``, what ``--cold-start`` gave them (in ``run.model``), and what the
+    history knows of each user and item."""
+    trained = _run_training(config, run, dataset, own_data)
+    run_split = int(run.manifest["dataset"]["split"])
+    cold = find_cold(
+        [r.user for r in records],
+        [r.item for r in records],
+        known.users,
+        known.items,
+        dataset.cold_splits.get(run_split) if own_data else None,
+        trained,
+    )
+    known_of_cold = history_features(history, dataset.features)
+    applied = apply_cold_start(
+        config.cold_start, run.model, run.entities, run.tokenizer, cold, trained, known_of_cold
+    )
+    return cold, applied, known_of_cold
+
+
+def _run_training(
+    config: GenerateConfig, run: LoadedRun, dataset: PreparedDataset, own_data: bool
+) -> Trained | None:
+    """The training part of the run's split, as :mod:`~pepler_cli.generation.cold_start` reads it: needed by
+    every ``--cold-start`` but error, and to mark the cold pairs of a cold-start split (on the run's own data).
+    Explaining another dataset, the run's own is read from where its manifest says it was."""
+    run_split = int(run.manifest["dataset"]["split"])
+    if own_data:
+        if config.cold_start == "error" and run_split not in dataset.cold_splits:
+            return None  # nothing needs it: today's generate, at today's cost
+        return Trained.of(dataset.records, dataset.splits[run_split][0])
+    if config.cold_start == "error":
+        return None
+    path = run.manifest["dataset"].get("path")
+    why = f"{config.run}: --cold-start {config.cold_start} needs the dataset the run was trained on"
+    try:
+        theirs = load_prepared(Path(path))
+    except PeplerError as error:
+        raise PeplerError(f"{why}: {error.message}") from None
+    if theirs.fingerprint != run.manifest["dataset"].get("fingerprint") or run_split not in theirs.splits:
+        raise PeplerError(f"{why}: {path} now holds other data (its fingerprint differs)")
+    return Trained.of(theirs.records, theirs.splits[run_split][0])
+
+
+def _cold_start_record(
+    config: GenerateConfig, cold_ids: dict[str, int], fell_back: dict[str, int], history_lines: int
+) -> dict[str, Any]:
+    """The sidecar's ``cold_start``: the method, the cold users and items, and what fell back to the mean."""
+    record: dict[str, Any] = {"method": config.cold_start, **cold_ids}
+    if config.cold_start in ("neighbours", "features"):
+        record["mean_fallback"] = fell_back
+    if config.history is not None:
+        record["history"] = {
+            "path": str(config.history),
+            "sha256": sha256_file(config.history),
+            "lines": history_lines,
+        }
+    return record
+
+
+def decode_texts(
     run: LoadedRun,
     inputs: PromptInputs,
     device: torch.device,
@@ -160,17 +298,30 @@ def _decode(
     return [text for _, texts in sorted(everyone, key=lambda batch: batch[0]) for text in texts]
 
 
-def _prompt_inputs(
-    run: LoadedRun, dataset: PreparedDataset, split_number: int, numbers: list[int], source: Path
+def prompt_inputs(
+    run: LoadedRun,
+    dataset: PreparedDataset,
+    split_number: int,
+    numbers: list[int],
+    source: Path,
+    *,
+    entities: EntityIndex | None = None,
+    cold: tuple[ColdIds, Mapping[ColdKind, Mapping[str, Counter[str]]] | None] = (ColdIds(), None),
 ) -> PromptInputs:
-    """Every example's prompt, on the host: ids for a continuous prompt, feature tokens for a discrete one."""
+    """Every example's prompt, on the host: ids for a continuous prompt (rows of ``entities``, by default the
+    run's), feature tokens for a discrete one; ``cold`` holds the cold ids and, with ``--cold-start features``,
+    what the history knows of them."""
+    entities = entities if entities is not None else run.entities
     records: list[Record] = [dataset.records[n] for n in numbers]
-    users = [run.entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, records)]
-    items = [run.entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, records)]
+    users = [entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, records)]
+    items = [entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, records)]
     inputs = PromptInputs(torch.tensor(users, dtype=torch.long), torch.tensor(items, dtype=torch.long))
     if run.model.prompt_kind == "discrete" and records:
         # Features come from the training part of the split only, as when the run was trained.
         features = FeatureIndex.from_training(dataset.records, dataset.splits[split_number][0])
+        cold_ids, history = cold
+        if history is not None:
+            features = with_history(features, cold_ids, history)
         prompt_ids = discrete_prompt_ids(records, run.tokenizer, features)
         inputs.prompt_tokens, inputs.prompt_mask = pad_left(prompt_ids, special_tokens(run.tokenizer).pad)
     return inputs

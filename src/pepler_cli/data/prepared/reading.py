@@ -9,6 +9,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from pepler_cli.data.cold_start import cold_splits
 from pepler_cli.data.prepared import layout
 from pepler_cli.data.prepared.fingerprint import verify_hashes
 from pepler_cli.data.prepared.records import PreparedDataset, Record
@@ -30,6 +31,7 @@ def load_prepared(path: Path | str, verify: bool = True) -> PreparedDataset:
     manifest = read_manifest(root)
 
     split_keys = _manifest_split_keys(manifest, manifest_path)
+    cold_splits(manifest, manifest_path)  # a malformed splits.cold_start is named on load, not when used
     expected = layout.data_files(split_keys)
     for relative in expected:
         if not (root / relative).is_file():

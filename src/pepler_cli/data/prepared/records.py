@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pepler_cli.data.prepared.layout import Split
+from pepler_cli.data.cold_start import ColdSplit, cold_splits
+from pepler_cli.data.prepared.layout import MANIFEST_FILE, Split
 from pepler_cli.data.splits import check_split
 from pepler_cli.errors import PeplerError
 
@@ -122,9 +123,16 @@ class PreparedDataset:
         info = self.manifest.get("splits")
         return isinstance(info, dict) and info.get("allow_unseen") is True
 
+    @property
+    def cold_splits(self) -> dict[int, ColdSplit]:
+        """The cold-start splits (``prepare --cold-start``) by number: whose test part is cold, and K."""
+        return cold_splits(self.manifest, Path(self.path or self.name) / MANIFEST_FILE)
+
     def check_split(self, k: int, allow_unseen: bool, allow_empty: bool = False) -> dict[str, dict[str, int]]:
-        """:func:`~pepler_cli.data.splits.check_split` on split ``k`` of this dataset."""
+        """:func:`~pepler_cli.data.splits.check_split` on split ``k`` of this dataset; a cold split's test part
+        may hold cold users (items) training never saw."""
         records = self.records
+        cold = self.cold_splits.get(k)
         return check_split(
             self.path or self.name,
             k,
@@ -133,6 +141,7 @@ class PreparedDataset:
             [r.item for r in records],
             allow_unseen=allow_unseen,
             allow_empty=allow_empty,
+            cold=cold.kind if cold is not None else None,
         )
 
     def training_ids(self, k: int) -> tuple[set[str], set[str]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pepler_cli
 from pepler_cli import text_cleanup
+from pepler_cli.data.cold_start import ColdStartSpec, add_cold_splits
 from pepler_cli.data.prepared.fingerprint import dataset_fingerprint
 from pepler_cli.data.prepared.layout import (
     FEATURES_FILE,
@@ -158,19 +159,30 @@ def truncate_and_write(
     *,
     allow_unseen: bool = False,
     allow_empty: bool = False,
+    cold_start: ColdStartSpec | None = None,
     **manifest_fields: Any,
 ) -> PrepareResult:
-    """The last steps of every source: check the splits, cut the explanations, compute the statistics, write
-    ``out``.
+    """The last steps of every source: add the cold-start splits, check the splits, cut the explanations,
+    compute the statistics, write ``out``.
 
-    ``manifest_fields`` are :func:`write_prepared`'s keywords (name, source, splits_info, ...). Every split is
-    checked first (:func:`~pepler_cli.data.splits.check_split`), so a bad one costs no truncation; what the
-    check found goes into ``splits_info``. ``allow_empty`` lets validation or test be empty (only for the
-    splits pepler makes itself, see ``check_split``).
+    ``manifest_fields`` are :func:`write_prepared`'s keywords (name, source, splits_info, ...). With
+    ``cold_start`` the user and item cold splits (:mod:`pepler_cli.data.cold_start`) follow ``splits``, and
+    ``splits_info`` counts them and records them under ``cold_start``. Every split is checked first
+    (:func:`~pepler_cli.data.splits.check_split`), so a bad one costs no truncation; what the check found goes
+    into ``splits_info``. ``allow_empty`` lets validation or test be empty (only for the splits pepler makes
+    itself, see ``check_split``).
     """
     where = (manifest_fields.get("source") or {}).get("path") or out
-    checked = checked_splits_info(where, splits, columns.users, columns.items, allow_unseen, allow_empty)
-    manifest_fields["splits_info"] = {**manifest_fields.get("splits_info", {}), **checked}
+    splits_info = dict(manifest_fields.get("splits_info", {}))
+    cold: dict[int, str] = {}
+    if cold_start is not None:
+        splits, cold_info = add_cold_splits(where, splits, columns.users, columns.items, cold_start)
+        splits_info.update(count=len(splits), cold_start=cold_info)
+        cold = {k: entry["kind"] for k, entry in cold_info.items()}
+    checked = checked_splits_info(
+        where, splits, columns.users, columns.items, allow_unseen, allow_empty, cold=cold
+    )
+    manifest_fields["splits_info"] = {**splits_info, **checked}
     limit = truncation.max_tokens
     advance = progress_task(progress, f"truncating to {limit} tokens", len(set(columns.texts)))
     columns.texts = truncate_texts(columns.texts, limit, truncation.tokenizer, progress=advance)
@@ -199,14 +211,23 @@ def checked_splits_info(
     items: Sequence[str],
     allow_unseen: bool,
     allow_empty: bool = False,
+    cold: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """Check every split; the manifest's record of it: ``checked``, ``allow_unseen`` and, when records with
-    unseen ids were kept, ``unseen`` (split -> part -> counts of records with an unseen user / item)."""
+    unseen ids were kept, ``unseen`` (split -> part -> counts of records with an unseen user / item).
+    ``cold`` names the cold-start splits' kinds (split -> "user" or "item"): their cold test ids may be unseen."""
     info: dict[str, Any] = {"checked": True, "allow_unseen": allow_unseen}
     unseen: dict[int, Any] = {}
     for k in sorted(splits):
         counts = check_split(
-            where, k, splits[k], users, items, allow_unseen=allow_unseen, allow_empty=allow_empty
+            where,
+            k,
+            splits[k],
+            users,
+            items,
+            allow_unseen=allow_unseen,
+            allow_empty=allow_empty,
+            cold=(cold or {}).get(k),
         )
         kept = {part: found for part, found in counts.items() if any(found.values())}
         if kept:

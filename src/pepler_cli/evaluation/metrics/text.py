@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import chain, groupby, pairwise
-
-from pepler_cli.errors import PeplerError
 
 Tokens = Sequence[str]
 
@@ -98,28 +96,54 @@ def bleu_statistics(
     """Count clipped n-gram matches over the corpus (one reference per hypothesis)."""
     if index is None or index.max_order < max_order:
         index = TextIndex(max_order)
+    matches = [
+        pair_bleu_matches(reference, hypothesis, index, max_order)
+        for reference, hypothesis in zip(references, hypotheses, strict=True)
+    ]
+    return sum_bleu_statistics(
+        matches, [len(h) for h in hypotheses], [len(r) for r in references], range(len(matches)), max_order
+    )
+
+
+def pair_bleu_matches(
+    reference: Tokens, hypothesis: Tokens, index: TextIndex, max_order: int = 4
+) -> tuple[int, ...]:
+    """The clipped n-gram matches of one pair, n = 1..max_order: what corpus BLEU sums over the pairs."""
     matches = [0] * max_order
+    vocabulary, hypothesis_counts = index.ngram_counts(hypothesis)
+    if vocabulary.isdisjoint(reference):  # no shared token, no shared n-gram
+        return tuple(matches)
+    # Generated texts repeat, so their counts come from the index; a reference is usually seen once, so only
+    # its n-grams that could match are counted.
+    reference_counts = _ngrams_within(reference, vocabulary, max_order)
+    for gram in hypothesis_counts.keys() & reference_counts.keys():
+        if len(gram) <= max_order:
+            matches[len(gram) - 1] += min(hypothesis_counts[gram], reference_counts[gram])
+    return tuple(matches)
+
+
+def sum_bleu_statistics(
+    matches: Sequence[tuple[int, ...]],
+    hypothesis_lengths: Sequence[int],
+    reference_lengths: Sequence[int],
+    rows: Iterable[int],
+    max_order: int = 4,
+) -> BleuStatistics:
+    """The corpus statistics of the pairs ``rows``, from each pair's matches and lengths."""
+    total = [0] * max_order
+    lengths: Counter[int] = Counter()
     reference_length = 0
-    hypothesis_lengths: list[int] = []
-    for reference, hypothesis in zip(references, hypotheses, strict=True):
-        reference_length += len(reference)
-        hypothesis_lengths.append(len(hypothesis))
-        vocabulary, hypothesis_counts = index.ngram_counts(hypothesis)
-        if vocabulary.isdisjoint(reference):  # no shared token, no shared n-gram
-            continue
-        # Generated texts repeat, so their counts come from the index; a reference is usually seen once, so
-        # only its n-grams that could match are counted.
-        reference_counts = _ngrams_within(reference, vocabulary, max_order)
-        for gram in hypothesis_counts.keys() & reference_counts.keys():
-            if len(gram) <= max_order:
-                matches[len(gram) - 1] += min(hypothesis_counts[gram], reference_counts[gram])
+    for row in rows:
+        for n, count in enumerate(matches[row][:max_order]):
+            total[n] += count
+        lengths[hypothesis_lengths[row]] += 1
+        reference_length += reference_lengths[row]
     # A hypothesis of length c has c - n + 1 n-grams of order n (none when n > c).
-    lengths = Counter(hypothesis_lengths)
     possible = [
         sum(count * max(c - n + 1, 0) for c, count in lengths.items()) for n in range(1, max_order + 1)
     ]
-    hypothesis_length = sum(hypothesis_lengths)
-    return BleuStatistics(tuple(matches), tuple(possible), reference_length, hypothesis_length)
+    hypothesis_length = sum(c * count for c, count in lengths.items())
+    return BleuStatistics(tuple(total), tuple(possible), reference_length, hypothesis_length)
 
 
 def corpus_bleu(references: Sequence[Tokens], hypotheses: Sequence[Tokens], max_order: int = 4) -> float:
@@ -157,24 +181,21 @@ class RougeAccumulator:
     ROUGE-1/2 compare each side's SET of unigrams/bigrams (EVALUATION.md): overlap / max(|hypothesis set|, 1)
     and overlap / max(|reference set|, 1), which is what rouge-score's ``_score_ngrams`` returns when handed
     the sets as counts of one (a test checks the two agree), done here as one C-level set intersection per
-    pair. ROUGE-L uses rouge-score's LCS table on our own tokens (``RougeScorer.score`` would re-tokenize).
+    pair. ROUGE-L divides the longest common subsequence by each side's length, as rouge-score does.
     """
 
     def __init__(self, index: TextIndex | None = None) -> None:
-        # Imported here: rouge-score pulls in nltk and numpy, which the CLI's start-up should not pay for.
-        from rouge_score import rouge_scorer
-
-        try:
-            self._lcs_table = rouge_scorer._lcs_table
-        except AttributeError:
-            raise PeplerError(
-                "this rouge-score lacks _lcs_table, which pepler scores ROUGE-L with; install rouge-score==0.1.2"
-            ) from None
         self.index = index if index is not None else TextIndex()
         self.sums = [0.0] * len(ROUGE_KEYS)  # in ROUGE_KEYS' order
         self.count = 0
 
     def add(self, reference: Tokens, hypothesis: Tokens) -> None:
+        for position, value in enumerate(self.pair(reference, hypothesis)):
+            self.sums[position] += value  # added pair by pair, as the paper averaged
+        self.count += 1
+
+    def pair(self, reference: Tokens, hypothesis: Tokens) -> tuple[float, ...]:
+        """One pair's ROUGE-1/2/L precision, recall and F, in ROUGE_KEYS' order."""
         reference_words, reference_pairs = self.index.rouge_sets(reference)
         hypothesis_words, hypothesis_pairs = self.index.rouge_sets(hypothesis)
         common = reference_words & hypothesis_words
@@ -182,32 +203,33 @@ class RougeAccumulator:
         # A shared bigram is made of shared words, and so is a common subsequence.
         shared_pairs = len(reference_pairs & hypothesis_pairs) if shared_words else 0
         reference, hypothesis = _rouge_tokens(reference), _rouge_tokens(hypothesis)
-        lcs = self._lcs_length(reference, hypothesis, common) if shared_words else 0
+        lcs = _lcs_length(reference, hypothesis, common) if shared_words else 0
         p1, r1 = shared_words / max(len(hypothesis_words), 1), shared_words / max(len(reference_words), 1)
         p2, r2 = shared_pairs / max(len(hypothesis_pairs), 1), shared_pairs / max(len(reference_pairs), 1)
         pl, rl = lcs / len(hypothesis), lcs / len(reference)
-        sums = self.sums  # in ROUGE_KEYS' order, added pair by pair as the paper averaged
-        sums[0] += p1
-        sums[1] += r1
-        sums[2] += harmonic_f(p1, r1)
-        sums[3] += p2
-        sums[4] += r2
-        sums[5] += harmonic_f(p2, r2)
-        sums[6] += pl
-        sums[7] += rl
-        sums[8] += lcs_f(pl, rl)
-        self.count += 1
-
-    def _lcs_length(self, reference: Tokens, hypothesis: Tokens, common: AbstractSet[str]) -> int:
-        # A token missing from the other side can never be in a common subsequence, so dropping such tokens
-        # first leaves the LCS length unchanged and shrinks the quadratic table several times over.
-        table = self._lcs_table([t for t in reference if t in common], [t for t in hypothesis if t in common])
-        return int(table[-1][-1])
+        return (p1, r1, harmonic_f(p1, r1), p2, r2, harmonic_f(p2, r2), pl, rl, lcs_f(pl, rl))
 
     def means(self) -> dict[str, float]:
         if self.count == 0:
             raise ValueError("ROUGE needs at least one pair")
         return {key: total / self.count for key, total in zip(ROUGE_KEYS, self.sums)}
+
+
+def _lcs_length(reference: Tokens, hypothesis: Tokens, common: AbstractSet[str]) -> int:
+    """The length of the longest common subsequence (the textbook dynamic programme, one row at a time).
+
+    A token missing from the other side can never be in a common subsequence, so such tokens are dropped
+    first: the length is unchanged and the quadratic table shrinks several times over.
+    """
+    a = [t for t in reference if t in common]
+    b = [t for t in hypothesis if t in common]
+    previous = [0] * (len(b) + 1)
+    for token in a:
+        current = [0]
+        for j, other in enumerate(b):
+            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
 
 
 def rouge_scores(
