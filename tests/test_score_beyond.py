@@ -223,10 +223,13 @@ def test_a_missing_model_is_one_note_and_the_rest_is_scored(
 
 
 def test_fluency_scores_each_explanation_as_a_document_of_its_own() -> None:
-    from pepler_cli.evaluation.beyond import _document_start
+    from pepler_cli.evaluation.metrics.fluency import start_token_of
 
     class Vocabulary:  # SmolLM2's: <|endoftext|> is id 0 and also its unknown token
         unk_token_id = 0
+        bos_token_id = 1
+        eos_token_id = 2
+        pad_token_id = None
 
         def __init__(self, vocabulary: dict[str, int]) -> None:
             self.vocabulary = vocabulary
@@ -234,10 +237,8 @@ def test_fluency_scores_each_explanation_as_a_document_of_its_own() -> None:
         def get_vocab(self) -> dict[str, int]:
             return self.vocabulary
 
-    assert _document_start(Vocabulary({"<|endoftext|>": 0, "<|im_start|>": 1})) == 0
-    assert (
-        _document_start(Vocabulary({"<s>": 1})) is None
-    )  # then perplexity starts from the tokenizer's <bos>
+    assert start_token_of(Vocabulary({"<|endoftext|>": 0, "<|im_start|>": 1})) == 0
+    assert start_token_of(Vocabulary({"<s>": 1})) == 1  # no end-of-text token: the tokenizer's <bos>
 
 
 def test_compare_all_metrics_shows_the_ones_the_rows_have(preds: Path, dataset: Path) -> None:

