@@ -57,6 +57,12 @@ def pepler(*args: object) -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def shown(path: Path) -> str:
+    """A path as the results file shows it: relative to the repository when inside it (no machine's paths)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
 def kept(scores: dict[str, Any]) -> dict[str, float]:
     return {key: scores[key] for key in KEPT if key in scores}
 
@@ -112,7 +118,9 @@ def demo_report(demo: Path, seconds: dict[str, float]) -> dict[str, Any]:
 def demo_probe(demo: Path, seconds: dict[str, float]) -> dict[str, Any]:
     out = WORK / "probe.json"
     seconds["probe"] = pepler("probe", demo / "runs" / "pepler", "--out", out, "--overwrite")
-    return json.loads(out.read_text(encoding="utf-8"))
+    probe = json.loads(out.read_text(encoding="utf-8"))
+    probe["run"] = shown(Path(probe["run"]))
+    return probe
 
 
 def cold_start(seconds: dict[str, float], reuse_runs: bool) -> dict[str, Any]:
@@ -205,7 +213,7 @@ def _header(what: str, demo: Path | None) -> dict[str, Any]:
         "what": f"pepler beyond the paper on the bundled dataset: {what} (benchmarks/beyond_paper.py)",
         "date": dt.date.today().isoformat(),
         "machine": {"cpu": cpu_model(), "python": platform.python_version()},
-        **({"demo": str(demo)} if demo is not None else {}),
+        **({"demo": shown(demo)} if demo is not None else {}),
     }
 
 
