@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,10 +11,6 @@ import typer
 from pepler_cli.cli.common import report_errors, tell
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
-    from pepler_cli.evaluation.breakdown import Breakdown
-    from pepler_cli.evaluation.catalogue import Metric
     from pepler_cli.evaluation.score import ScoreResult
 
 
@@ -131,58 +126,7 @@ def score_command(
 
 def _print_tables(predictions: Path, result: ScoreResult) -> None:
     from pepler_cli.console import out_console
-    from pepler_cli.evaluation.catalogue import BEYOND_METRICS, SCORE_TABLE
+    from pepler_cli.evaluation.score_tables import score_tables
 
-    scores = result.scores
-    out_console.print(_metric_table(f"{predictions} (n = {scores['n']:g})", SCORE_TABLE, scores))
-    if any(metric.key in scores for metric in BEYOND_METRICS):
-        out_console.print(_metric_table("Beyond the paper", BEYOND_METRICS, scores))
-    for breakdown in result.breakdowns:
-        out_console.print(_breakdown_table(breakdown))
-
-
-def _metric_table(title: str, catalogue: Sequence[Metric], scores: dict[str, float]) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column, justify in (("group", "left"), ("metric", "left"), ("value", "right"), ("meaning", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    shown = [metric for metric in catalogue if metric.key in scores]
-    for index, metric in enumerate(shown):
-        first_of_group = index == 0 or shown[index - 1].group != metric.group
-        last_of_group = index == len(shown) - 1 or shown[index + 1].group != metric.group
-        table.add_row(
-            metric.group if first_of_group else "",
-            metric.label,
-            metric.format(scores[metric.key]),
-            f"{metric.meaning} {metric.arrow}".strip(),
-            end_section=last_of_group,  # a rule under each group, as the paper's table separates them
-        )
-    return table
-
-
-def _breakdown_table(breakdown: Breakdown) -> Table:
-    """Metrics down, groups across, then the gap and which group is worst."""
-    from rich.table import Table
-
-    from pepler_cli.evaluation.catalogue import BEYOND_METRICS, SCORE_TABLE
-
-    table = Table(title=f"By {breakdown.by}", title_justify="left")
-    table.add_column("metric")
-    for group in breakdown.groups:
-        table.add_column(f"{group.label}\n(n = {group.n})", justify="right")
-    table.add_column("gap", justify="right")
-    table.add_column("worst")
-    for metric in (*SCORE_TABLE, *BEYOND_METRICS):
-        if not any(metric.key in group.scores for group in breakdown.groups):
-            continue
-        gap = breakdown.gaps.get(metric.key)
-        gap_text = metric.format(gap["gap"]) if gap else ""
-        tie = gap_text == metric.format(0.0)  # no group is worse, as printed
-        table.add_row(
-            f"{metric.label} {metric.arrow}".strip(),
-            *(metric.format(group.scores.get(metric.key)) for group in breakdown.groups),
-            gap_text,
-            ("tie" if tie else gap["worst"]) if gap else "",
-        )
-    return table
+    for table in score_tables(str(predictions), result.scores, result.breakdowns):
+        out_console.print(table)
