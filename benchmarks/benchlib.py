@@ -47,6 +47,19 @@ def results_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+def pepler(*args: object) -> float:
+    """Run one pepler command as a user would (in the repository); its wall time in seconds."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pepler_cli", *map(str, args)], check=True, cwd=REPO)
+    return round(time.perf_counter() - start, 1)
+
+
+def shown(path: Path) -> str:
+    """A path as a results file shows it: relative to the repository when inside it (no machine's paths)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -23,14 +23,12 @@ import argparse
 import datetime as dt
 import json
 import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from benchlib import cpu_model
+from benchlib import cpu_model, pepler, shown
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -48,19 +46,6 @@ KEPT = (
     "feature_recall", "d_fhr", "c_fhr", "uusr", "iusr", "distinct_1", "distinct_2", "entr_2", "pop_top10_share",
     "pop_top10_share_reference", "gini", "gini_reference", "embedding_cosine", "bertscore_f1", "perplexity",
 )  # fmt: skip
-
-
-def pepler(*args: object) -> float:
-    """Run one pepler command; its wall time in seconds."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pepler_cli", *map(str, args)], check=True, cwd=REPO)
-    return round(time.perf_counter() - start, 1)
-
-
-def shown(path: Path) -> str:
-    """A path as the results file shows it: relative to the repository when inside it (no machine's paths)."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
 def kept(scores: dict[str, Any]) -> dict[str, float]:

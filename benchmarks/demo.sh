@@ -13,6 +13,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = demo ]; then
   cp "$work/demo/results.json" benchmarks/results/demo.json
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = quick ]; then
-  PEPLER_DEMO_DIR="$work/quick" PEPLER_DEMO_CONFIG=examples/configs/demo-quick.yaml bash examples/demo.sh
+  PEPLER_DEMO_DIR="$work/quick" PEPLER_DEMO_CONFIG=examples/configs/demo-quick.yaml PEPLER_DEMO_GENERATE_CONFIG= \
+    bash examples/demo.sh
   cp "$work/quick/results.json" benchmarks/results/demo-quick.json
 fi

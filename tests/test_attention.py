@@ -84,7 +84,9 @@ def _train_capturing_start(monkeypatch, data: Path, out: Path, **options) -> dic
         return model, lora
 
     monkeypatch.setattr(train_module, "_build", capturing)
-    config = TrainConfig(data=data, out=out, backbone="gpt2-tiny", epochs=1, batch_size=8, logger="none", **options)
+    config = TrainConfig(
+        data=data, out=out, backbone="gpt2-tiny", epochs=1, batch_size=8, logger="none", **options
+    )
     train_run(config, "test", SilentReporter())
     return start
 

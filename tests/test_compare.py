@@ -54,13 +54,19 @@ SCORES_B = {
 
 
 def write_scores(
-    path: Path, scores: dict[str, Any], run: dict[str, Any] | None = None, key: str | None = None
+    path: Path,
+    scores: dict[str, Any],
+    run: dict[str, Any] | None = None,
+    key: str | None = None,
+    feature_hint: dict[str, Any] | None = None,
 ) -> Path:
     document: dict[str, Any] = {"format": "pepler-scores/1", "predictions": {"path": "preds.jsonl"}}
     if run is not None:
         document["run"] = run
     if key is not None:
         document["generation"] = {"key": key}
+    if feature_hint is not None:
+        document["feature_hint"] = feature_hint
     document["n"] = 1000
     document["scores"] = scores
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,6 +312,117 @@ def test_markdown_escapes_pipes_in_names(tmp_path: Path) -> None:
     path = write_scores(tmp_path / "s.scores.yaml", SCORES_A, run={"name": "a|b", "prompt": "continuous"})
     line = compare(str(path), "--format", "markdown").stdout.splitlines()[2]
     assert line.startswith("| a\\|b | continuous | ? | ? | ? |")
+
+
+RUN_A = {
+    "name": "pepler-mf",
+    "prompt": "continuous",
+    "strategy": "sequential",
+    "rating_head": "mf",
+    "backbone": "gpt2",
+}
+GIVEN = {"mode": "given", "predictor": None, "feature": None, "reads_test_record": True}
+GIVEN_LABEL = "given feature (reads the test record)"
+# The given row is far ahead on BLEU-1 and FMR (it read the test record's feature): never the best over the others.
+SCORES_GIVEN = {**SCORES_A, "bleu_1": 30.0, "fmr": 0.9, "usr": 0.05, "div": 3.0}
+
+
+@pytest.fixture
+def with_given(pair: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The pair, and a scores file of the same run generated with the record's own feature as the hint."""
+    run, scores = pair
+    given = write_scores(
+        tmp_path / "given.scores.yaml",
+        SCORES_GIVEN,
+        run={**RUN_A, "path": str(run)},
+        key="split 1 test, given feature",
+        feature_hint=GIVEN,
+    )
+    return run, scores, given
+
+
+def test_a_given_row_is_labelled_warned_about_and_never_best(with_given: tuple[Path, Path, Path]) -> None:
+    run, scores, given = with_given
+    result = compare(str(run), str(scores), str(given), "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        "warning: pepler-mf (split 1 test, given feature) read the test record's own feature (--feature-hint "
+        "given): an upper bound, not comparable with the other rows; marked † and never marked best"
+    )
+    _, _, first, second, third, blank, footnote = result.stdout.rstrip("\n").split("\n")
+    assert f"| pepler-mf† [{GIVEN_LABEL}] | continuous |" in third
+    assert "**" not in third  # not best at anything, though far ahead on BLEU-1 and FMR
+    assert "| **15.23** |" in first and "| **0.1000** |" in first  # the best of the legitimate rows
+    assert first.startswith("| pepler-mf | continuous |") and second.startswith("| prompt-only |")
+    assert blank == "" and footnote == (
+        "† read the test record's own feature (--feature-hint given): an upper bound, never marked best"
+    )
+
+    rows = json.loads(compare(str(run), str(scores), str(given), "--format", "json").stdout)
+    assert [r["name"] for r in rows] == ["pepler-mf", "prompt-only", "pepler-mf"]  # the run's own name
+    assert [r["reads_test_record"] for r in rows] == [False, False, True]
+    assert rows[2]["feature_hint"] == GIVEN and rows[2]["best"] == []
+    assert rows[0]["feature_hint"]["mode"] == "none"  # no feature_hint in the file: none
+    assert {"bleu_1", "fmr"} <= set(rows[0]["best"])
+
+    csv_rows = rows_of_csv(compare(str(run), str(scores), str(given), "--format", "csv").stdout)
+    assert csv_rows[2]["name"] == f"pepler-mf† [{GIVEN_LABEL}]"
+    latex = compare(str(run), str(scores), str(given), "--format", "latex").stdout
+    assert f"pepler-mf\\textdagger{{}} [{GIVEN_LABEL}]" in latex and "% † read the test record" in latex
+
+    table = compare(str(run), str(scores), str(given))
+    assert table.exit_code == 0 and "warning: pepler-mf" in table.stderr
+    assert "given feature" in table.stdout and "† read the test record" in table.stdout
+
+
+def test_rows_that_all_read_the_test_record_compete_without_a_warning(tmp_path: Path) -> None:
+    first = write_scores(tmp_path / "a.scores.yaml", SCORES_A, feature_hint=GIVEN)
+    second = write_scores(tmp_path / "b.scores.yaml", SCORES_B, feature_hint=GIVEN)
+    result = compare(str(first), str(second), "--format", "json")
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = json.loads(result.stdout)
+    assert "bleu_1" in rows[0]["best"] and "usr" in rows[1]["best"]
+    markdown = compare(str(first), str(second), "--format", "markdown").stdout
+    assert markdown.rstrip().endswith(
+        "† read the test record's own feature (--feature-hint given): an upper bound"
+    )
+
+
+def test_other_hints_are_named_after_the_run_without_a_warning(tmp_path: Path) -> None:
+    predicted = {"mode": "predicted", "predictor": "learned", "feature": None, "reads_test_record": False}
+    chosen = {"mode": "chosen", "predictor": None, "feature": "sound", "reads_test_record": False}
+    run = write_run(
+        tmp_path / "runs" / "pepler",
+        "pepler",
+        {"split 1 test": SCORES_A, "split 1 test, predicted feature (learned)": SCORES_B},
+    )
+    manifest_path = run / "manifest.yaml"
+    manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+    manifest["scores"]["split 1 test, predicted feature (learned)"]["feature_hint"] = predicted
+    manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    chosen_file = write_scores(tmp_path / "sound.scores.yaml", SCORES_B, feature_hint=chosen)
+    result = compare(str(run), str(chosen_file), "--format", "csv")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert [row["name"] for row in rows_of_csv(result.stdout)] == [
+        "pepler",
+        "pepler [predicted feature (learned)]",
+        "sound [chosen feature: sound]",
+    ]
+
+
+def test_a_malformed_hint_names_file_and_field(tmp_path: Path) -> None:
+    path = write_scores(tmp_path / "odd.scores.yaml", SCORES_A, feature_hint={"mode": "given", "feature": 3})
+    line = one_error_line(compare(str(path)))
+    assert line == f"error: {path}: field 'feature_hint.feature' must be a string or null, got a number"
+    run = write_run(tmp_path / "runs" / "r", "r", {"split 1 test": SCORES_A})
+    manifest = yaml.safe_load((run / "manifest.yaml").read_text(encoding="utf-8"))
+    manifest["scores"]["split 1 test"]["feature_hint"] = "given"
+    (run / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    line = one_error_line(compare(str(run)))
+    assert line == (
+        f"error: {run / 'manifest.yaml'}: field 'scores.split 1 test.feature_hint' must be a mapping with "
+        "'mode', got a string"
+    )
 
 
 def one_error_line(result: Any, code: int = 1) -> str:

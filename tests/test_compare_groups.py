@@ -125,3 +125,48 @@ def test_a_sweeps_cells_are_named_by_what_is_not_grouped(tmp_path):
     runs = [make_run(tmp_path, f"learning-rate=0.01,split={k}", k, b) for k, b in enumerate(BASE[:2], 1)]
     result = invoke(*runs, "--group-by", "split", "--format", "json")
     assert [g["name"] for g in json.loads(result.output)["groups"]] == ["learning-rate=0.01"]
+
+
+def _with_hint(run: Path, hint: dict) -> Path:
+    """Give every scores entry of ``run`` the ``feature_hint`` `pepler score` copies from the sidecar."""
+    manifest = yaml.safe_load((run / "manifest.yaml").read_text(encoding="utf-8"))
+    for entry in manifest["scores"].values():
+        entry["feature_hint"] = hint
+    (run / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    return run
+
+
+GIVEN = {"mode": "given", "predictor": None, "feature": None, "reads_test_record": True}
+
+
+def test_a_given_group_is_labelled_and_not_tested_against_a_legitimate_baseline(runs, tmp_path):
+    given = [
+        _with_hint(make_run(tmp_path / "given", f"given-s{k}", k, b + 5, rating_head="mlp"), GIVEN)
+        for k, b in enumerate(BASE, 1)
+    ]
+    paths = [*runs["base"], *runs["better"], *given]
+    result = invoke(*paths, "--group-by", "split", "--baseline", runs["base"][0], "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "warning: given-s1 (split 1 test), given-s2 (split 2 test)" in result.stderr
+    base, better, upper = json.loads(result.stdout)["groups"]
+    assert better["marks"] == {"bleu_1": "**"}  # legitimate against legitimate: tested as before
+    assert upper["name"] == "given† [given feature (reads the test record)]" and upper["reads_test_record"]
+    assert upper["p"] == {} and upper["marks"] == {}  # five points ahead on every split, yet no mark
+    markdown = invoke(*paths, "--group-by", "split", "--baseline", runs["base"][0], "--format", "markdown")
+    assert (
+        "† read the test record's own feature (--feature-hint given): an upper bound, tested only against a "
+        "baseline that read it too"
+    ) in markdown.stdout
+    # Against a given baseline only the given groups are tested.
+    on_given = invoke(*paths, "--group-by", "split", "--baseline", given[0], "--format", "json")
+    base, better, upper = json.loads(on_given.stdout)["groups"]
+    assert upper["baseline"] and base["p"] == {} and better["p"] == {}
+
+
+def test_the_same_runs_with_and_without_a_hint_never_fold_together(runs, tmp_path):
+    hinted = [
+        _with_hint(make_run(tmp_path / "h", f"pepler-s{k}", k, b), GIVEN) for k, b in enumerate(BASE, 1)
+    ]
+    result = invoke(*runs["base"], *hinted, "--group-by", "split", "--format", "json")
+    names = [g["name"] for g in json.loads(result.stdout)["groups"]]
+    assert names == ["pepler", "pepler† [given feature (reads the test record)]"]

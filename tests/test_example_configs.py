@@ -1,4 +1,5 @@
-"""Every config under examples/configs/ is a valid set of `pepler train` options."""
+"""Every config under examples/configs/ is a valid set of `pepler train` options (`*.generate.yaml`: of
+`pepler generate`'s)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pepler_cli.config import TrainConfig, resolve
+from pepler_cli.config import GenerateConfig, TrainConfig, resolve
 from pepler_cli.plugins import registry
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "examples" / "configs").glob("*.yaml"))
+FOLDER = Path(__file__).resolve().parents[1] / "examples" / "configs"
+GENERATE_CONFIGS = sorted(FOLDER.glob("*.generate.yaml"))
+CONFIGS = sorted(set(FOLDER.glob("*.yaml")) - set(GENERATE_CONFIGS))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
@@ -17,6 +20,11 @@ def test_example_config_is_valid(path: Path) -> None:
     config = resolve(TrainConfig, path, {"data": Path("data"), "out": Path("out")})
     assert config.backbone in registry.names("backbone")
     assert config.rating_head is None or config.rating_head in registry.names("rating_head")
+
+
+@pytest.mark.parametrize("path", GENERATE_CONFIGS, ids=[path.stem for path in GENERATE_CONFIGS])
+def test_example_generate_config_is_valid(path: Path) -> None:
+    resolve(GenerateConfig, path, {"run": Path("run"), "out": Path("preds.jsonl")})
 
 
 def test_the_demo_uses_the_pretrained_backbone() -> None:

@@ -157,16 +157,35 @@ def _benchmark() -> ModuleType:
     return module
 
 
+FLOOR = {"restaurants": (0.70, 0.87), "laptops": (0.55, 0.72)}  # (coverage, precision) of the whole file
+
+
 @pytest.mark.parametrize("domain", ["restaurants", "laptops"])
-def test_semeval_meets_the_targets(domain: str, shared_file) -> None:
-    # The whole annotated set, as the benchmark measures it: the corpus pass needs the whole corpus. Read from
-    # --shared DIR, $PEPLER_SHARED or ../shared beside the repository (where CI has it; root conftest.py).
+def test_semeval_through_prepare_meets_the_targets(domain: str, shared_file, tmp_path: Path) -> None:
+    # Measured as the benchmark does, through prepare: one raw review per sentence, every kept record counts.
+    # Read from --shared DIR, $PEPLER_SHARED or ../shared beside the repository (where CI has it; conftest.py).
     bench = _benchmark()
     path = shared_file(f"data/semeval2014-absa/{bench.DOMAINS[domain]}", "SemEval-2014 Task 4 data")
-    scores = bench.evaluate(bench.load_sentences(path))
-    assert scores["annotated_sentences"] > 1400
-    assert scores["coverage"] >= bench.TARGET_COVERAGE
-    assert scores["precision"] >= bench.TARGET_PRECISION[domain]
+    sentences = bench.load_sentences(path)
+    scores = bench.evaluate(sentences, tmp_path, f"semeval-{domain}")
+    whole = scores["whole"]
+    assert whole["sentences"] == len(sentences) > 3000 and whole["annotated_sentences"] > 1400
+    assert whole["kept_records"] == scores["prepare"]["records"]  # every record prepare kept is scored
+    # The floors reached (benchmarks/results/extraction_semeval.json), at or above issue 19's targets.
+    assert FLOOR[domain][0] >= bench.TARGET_COVERAGE and FLOOR[domain][1] >= bench.TARGET_PRECISION[domain]
+    assert whole["coverage"] >= FLOOR[domain][0]
+    assert whole["precision"] >= FLOOR[domain][1]
+
+
+def test_semeval_scoring_rules() -> None:
+    bench = _benchmark()
+    sentence = bench.Sentence("The battery life is long.", frozenset({"battery life", "screen"}))
+    assert bench.is_right("battery", sentence) and bench.is_right("battery life", sentence)
+    assert not bench.is_right("battery charger", sentence)
+    assert not bench.is_right("battery", bench.Sentence("No aspect here.", frozenset()))
+    kept = [bench.Kept(0, "battery", ""), bench.Kept(1, "thing", "")]
+    scores = bench.score([sentence, bench.Sentence("x", frozenset())], kept, range(2))
+    assert (scores["coverage"], scores["precision"], scores["kept_unannotated"]) == (1.0, 0.5, 1)
 
 
 def test_compounds_people_name_are_kept_whole() -> None:
@@ -177,7 +196,7 @@ def test_compounds_people_name_are_kept_whole() -> None:
         "The screen is bright.", "The screen is sharp.", "The great screen is bright.", "A great screen.",
         "The screen is big.", "The screen is clear.",
     ]  # fmt: skip
-    extractor = FeatureExtractor().fit(corpus)
+    extractor = FeatureExtractor(min_count=2).fit(corpus)
     # A modifier that judges nothing needs a tenth of the noun's mentions ("operating system": 2 of 11) ...
     found = extractor.extract_from_sentence("I love the operating system.")
     assert found is not None and found.feature == "operating system"

@@ -16,6 +16,8 @@ from pepler_cli.evaluation.metrics.diversity import (
     entropy_n,
     grouped_unique_sentence_ratio,
     ngram_counts,
+    repeated_ngram_share,
+    repeats_ngram,
 )
 from pepler_cli.evaluation.metrics.explainability import features_in
 from pepler_cli.evaluation.metrics.grounding import (
@@ -175,6 +177,18 @@ def test_distinct_n_is_corpus_level() -> None:
     assert distinct_n(explanations, 2) == pytest.approx(3 / 4)
     # A repeated explanation adds n-grams but no new ones: unigrams 3 distinct / 9
     assert distinct_n(split("a b a", "a b c", "a b c"), 1) == pytest.approx(3 / 9)
+
+
+def test_rep_3_counts_explanations_that_repeat_a_3_gram_of_their_own() -> None:
+    repeating = ["the", "sound", "is", "very", "good", "and", "the", "sound", "is", "very", "good"]
+    assert repeats_ngram(repeating, 3) and not repeats_ngram(
+        ["the", "sound", "is", "good", "and", "the", "tone"], 3
+    )
+    assert not repeats_ngram(["good", "good"], 3)  # too short to hold a 3-gram twice
+    # A 3-gram shared by two explanations is no repeat: Rep-n looks within each one.
+    others = [["the", "sound", "is", "great"], ["the", "sound", "is", "bad"]]
+    assert repeated_ngram_share([repeating, *others], 3) == pytest.approx(1 / 3)
+    assert repeated_ngram_share([], 3) == 0.0
 
 
 def test_distinct_n_without_n_grams() -> None:

@@ -173,6 +173,21 @@ def test_null_text_counts_as_empty_and_missing_file_is_a_usage_error(tmp_path):
         read_raw_reviews(tmp_path / "latin1.jsonl")
 
 
+def test_html_entities_are_decoded_before_extraction(tmp_path):
+    # As in the bundled Amazon reviews: "&#34;quick tune&#34;", "R&amp;B"; a bare "&" stays as written.
+    review = {
+        "reviewerID": "u",
+        "asin": "i",
+        "overall": 5,
+        "reviewText": "The &#34;quick tune&#34; is great & R&amp;B too.",
+    }
+    path = tmp_path / "reviews.jsonl"
+    path.write_text(json.dumps(review) + "\n")
+    assert read_raw_reviews(path).texts == ['The "quick tune" is great & R&B too.']
+    found = extraction.extract_explanations(read_raw_reviews(path).texts)[0]
+    assert found is not None and "&#34;" not in found.sentence and "&" not in found.feature
+
+
 def test_duplicates_keep_the_first():
     reviews = RawReviews(
         ["a", "a", "b", "a"], ["x", "x", "x", "y"], [1.0, 2.0, 3.0, 4.0], ["t1", "t2", "t3", "t4"]

@@ -207,16 +207,16 @@ def test_the_metrics_beyond_the_paper_and_the_groups_have_their_sections(beyond_
     # The catalogue's labels, arrows and order; "Top10% ref" and "Gini ref" describe the references: no arrow.
     assert header[5:] == [
         "iFMR ↑", "F-Prec ↑", "F-Rec ↑", "D-FHR ↓", "C-FHR ↓", "FMR-P ↑", "FCR-P ↑", "DIV-P ↓",
-        "iUSR ↑", "Dist-1 ↑", "Dist-2 ↑", "ENTR-2 ↑", "Top10% ↓", "Top10% ref", "Gini ↓", "Gini ref",
+        "iUSR ↑", "Dist-1 ↑", "Dist-2 ↑", "ENTR-2 ↑", "Rep-3 ↓", "Top10% ↓", "Top10% ref", "Gini ↓", "Gini ref",
     ]  # fmt: skip
     # uUSR is absent (no user has two explanations). Values by hand (test_score_beyond.py), formatted by the
     # catalogue: iFMR 2/3, F-Prec 1/3, F-Rec 1/3, D-FHR 1/3, C-FHR 1/3, FMR-P 1/3, FCR-P 2/4, DIV-P 1/3 (3
-    # decimals), iUSR 1/2, Dist-1 5/14, Dist-2 5/11, ENTR-2 −Σ p ln p = 1.547, Top10% 0, ref 1/3, Gini 7/12,
-    # ref 3/12.
+    # decimals), iUSR 1/2, Dist-1 5/14, Dist-2 5/11, ENTR-2 −Σ p ln p = 1.547, Rep-3 0 (no explanation repeats
+    # itself), Top10% 0, ref 1/3, Gini 7/12, ref 3/12.
     assert body == [
         ["beyond", "?", "?", "?", "?", "0.6667", "0.3333", "0.3333", "0.3333", "0.3333", "0.3333", "0.5000",
-         "0.333", "0.5000", "0.3571", "0.4545", "1.547", "0.0000", "0.3333", "0.5833", "0.2500"],
-        ["paper", "?", "?", "?", "?", *["-"] * 16],
+         "0.333", "0.5000", "0.3571", "0.4545", "1.547", "0.0000", "0.0000", "0.3333", "0.5833", "0.2500"],
+        ["paper", "?", "?", "?", "?", *["-"] * 17],
     ]  # fmt: skip
     assert "<b>iFMR</b> (Grounding): mentions a feature of the item&#x27;s training records" in section
     assert "lower is better" in section
@@ -267,3 +267,31 @@ def test_the_groups_are_escaped_and_a_malformed_one_is_one_line(beyond_scores, t
     message = f"{odd}: field 'groups.user-activity.groups[1].scores.fmr_phrase' must be a number"
     assert message in result.output.replace("\n", "")
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_a_given_row_is_labelled_in_every_section(tmp_path):
+    """Hand-made scores files (the shape `pepler score` writes): one plain, one given (it read the test record's
+    feature), one from before feature hints (no `feature_hint`: none)."""
+    given = {"mode": "given", "predictor": None, "feature": None, "reads_test_record": True}
+    scores = {"bleu_1": 12.0, "fmr": 0.1, "usr": 0.4}
+    groups = {"rating": {"groups": [{"label": "rating 5", "n": 2, "scores": scores}], "gaps": {}}}
+    paths = []
+    for name, hint in (("plain", {"mode": "none"}), ("oracle", given), ("older", None)):
+        document = {"format": "pepler-scores/1", "predictions": {"path": "p.jsonl"}, "n": 2, "scores": scores}
+        if hint is not None:
+            document["feature_hint"] = hint
+        document["groups"] = groups
+        paths.append(tmp_path / f"{name}.scores.yaml")
+        paths[-1].write_text(yaml.safe_dump(document), encoding="utf-8")
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", *map(str, paths), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "warning: oracle read the test record's own feature" in result.stderr
+    page = out.read_text(encoding="utf-8")
+    comparison = _section(page, "Comparison")
+    names = [row[0] for row in _table_rows(comparison)[1:]]
+    assert names == ["plain", "oracle† [given feature (reads the test record)]", "older"]
+    assert "† read the test record&#x27;s own feature (--feature-hint given): an upper bound" in comparison
+    headings = re.findall(r"<h3>(.*?)</h3>", _section(page, "Who gets good explanations"))
+    assert headings[1] == "oracle† [given feature (reads the test record)]: by rating"
+    assert "oracle† [given feature (reads the test record)]" in _section(page, "Figures")  # the bar's label

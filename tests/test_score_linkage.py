@@ -66,6 +66,7 @@ def write_meta(
     options: dict[str, Any] | None = None,
     sha256: str | None = None,
     name: str = "hotels-1",
+    feature_hint: dict[str, Any] | None = None,
 ) -> Path:
     config: dict[str, Any] = {"run": str(run), "split": "test", "out": str(preds), "max_tokens": 20}
     if decoding is not None:
@@ -88,6 +89,8 @@ def write_meta(
         "dataset": {"path": "data/hotels", "fingerprint": "abc", "split_number": 1, "split": "test"},
         "predictions": {"path": str(preds), "count": 3, "sha256": sha256 or sha256_file(preds)},
     }
+    if feature_hint is not None:  # as generate writes it (docs/formats.md); older sidecars have none
+        meta["feature_hint"] = feature_hint
     path = preds.with_name(preds.name.removesuffix(".jsonl") + ".meta.yaml")
     path.write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
     return path
@@ -195,6 +198,68 @@ def test_other_decoding_gets_its_own_entry(
     # Scoring the same predictions again replaces their entry, in place.
     assert score(str(preds), "--data", str(scored_dataset)).exit_code == 0
     assert list(read_yaml(run / "manifest.yaml")["scores"]) == ["split 1 test", "split 1 test, beam 4"]
+
+
+GIVEN = {"mode": "given", "predictor": None, "feature": None, "reads_test_record": True}
+PREDICTED = {"mode": "predicted", "predictor": "counts", "feature": None, "reads_test_record": False}
+
+
+def test_a_given_hint_is_copied_printed_and_keyed_apart(
+    preds: Path, run: Path, scored_dataset: Path, tmp_path: Path
+) -> None:
+    write_meta(preds, run)  # an older sidecar: no feature_hint, i.e. none
+    plain = score(str(preds), "--data", str(scored_dataset))
+    assert plain.exit_code == 0, plain.output
+    assert "feature hint" not in plain.stderr
+    assert read_yaml(preds.with_name("preds.scores.yaml"))["feature_hint"] == {
+        "mode": "none",
+        "predictor": None,
+        "feature": None,
+        "reads_test_record": False,
+    }
+
+    given = tmp_path / "out" / "given.jsonl"
+    write_predictions(given, PREDICTIONS[:2])
+    write_meta(given, run, feature_hint=GIVEN)
+    result = score(str(given), "--data", str(scored_dataset))
+    assert result.exit_code == 0, result.output
+    assert (
+        "feature hint: given feature (reads the test record) — an upper bound, not comparable with runs that "
+        "do not read it"
+    ) in result.stderr
+    document = read_yaml(tmp_path / "out" / "given.scores.yaml")
+    assert document["feature_hint"] == GIVEN
+    assert document["generation"]["key"] == "split 1 test, given feature"
+    # Its own entry in the run, with the hint: the plain scores of the split are not overwritten.
+    scores = read_yaml(run / "manifest.yaml")["scores"]
+    assert list(scores) == ["split 1 test", "split 1 test, given feature"]
+    assert "feature_hint" not in scores["split 1 test"]
+    assert scores["split 1 test, given feature"]["feature_hint"] == GIVEN
+    assert scores["split 1 test, given feature"]["n"] == 2
+
+
+def test_a_predicted_hint_is_printed_without_the_warning(
+    preds: Path, run: Path, scored_dataset: Path
+) -> None:
+    write_meta(preds, run, decoding="beam", options={"beams": 4}, feature_hint=PREDICTED)
+    result = score(str(preds), "--data", str(scored_dataset), "--json")
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # stdout stays parseable: the hint is said on stderr
+    assert (
+        "feature hint: predicted feature (counts)\n" in result.stderr and "upper bound" not in result.stderr
+    )
+    document = read_yaml(preds.with_name("preds.scores.yaml"))
+    assert document["generation"]["key"] == "split 1 test, beam 4, predicted feature (counts)"
+
+
+def test_a_malformed_hint_is_one_error_line(preds: Path, run: Path, scored_dataset: Path) -> None:
+    sidecar = write_meta(preds, run, feature_hint={"mode": "oracle"})
+    result = score(str(preds), "--data", str(scored_dataset))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == (
+        f"error: {sidecar}: field 'feature_hint.mode' must be one of none, given, predicted, chosen, "
+        "got 'oracle'"
+    )
 
 
 def test_hash_mismatch_is_a_note_and_no_link(preds: Path, run: Path, scored_dataset: Path) -> None:

@@ -23,7 +23,6 @@ from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.modeling.build import initial_model, prompt_digest
 from pepler_cli.modeling.continuous import ContinuousPromptModel
-from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 from pepler_cli.plots import FORMATS
 from pepler_cli.plugins import get_backbone, get_rating_head
@@ -43,6 +42,9 @@ def attention_map(
     if not isinstance(model, ContinuousPromptModel):
         raise PeplerError(f"{run}: attention maps show the continuous prompt's user and item vectors; this run's "
                           "prompt is discrete")  # fmt: skip
+    if loaded.feature_hint != "none":
+        raise PeplerError(f"{run}: attention maps show a prompt of user and item vectors alone; this run was "
+                          f"trained with --feature-hint {loaded.feature_hint} (a feature's words in every prompt)")  # fmt: skip
     inputs = PromptInputs(
         torch.tensor([loaded.entities.user_row(user, f"--user {user}")]),
         torch.tensor([loaded.entities.item_row(item, f"--item {item}")]),
@@ -50,16 +52,19 @@ def attention_map(
     if before:
         model = initial_run_model(loaded, trust_remote_code)
         assert isinstance(model, ContinuousPromptModel)  # the same prompt kind as the run's
-    special = special_tokens(loaded.tokenizer)
+    special = loaded.special
+    model.lead = special.lead
     with torch.no_grad():
         words = greedy_decode(model, inputs, special.bos, special.eos, MAX_EXPLANATION_TOKENS)[0].tolist()
         words = words[: words.index(special.eos)] if special.eos in words else words
         weights = _last_layer(model, inputs, [special.bos, *words])
-    tokens = ["<user>", "<item>", "<bos>", *(loaded.tokenizer.batch_decode([[w] for w in words]))]
-    rows = weights[3:] if len(words) else weights[2:]  # the generated words (or <bos> when none)
+    lead = [f"<{t}>" for t in loaded.tokenizer.batch_decode([[t] for t in special.lead])]
+    tokens = ["<user>", "<item>", *lead, "<bos>", *(loaded.tokenizer.batch_decode([[w] for w in words]))]
+    first = 2 + len(lead)  # <bos>'s position
+    rows = weights[first + 1 :] if len(words) else weights[first:]  # the generated words (or <bos> when none)
     title = f"{loaded.manifest.get('name', Path(run).name)}: last-layer attention, user {user}, item {item}"
     title += " (before training)" if before else ""
-    _draw(rows, tokens, tokens[3:] or ["<bos>"], title, out, kind)
+    _draw(rows, tokens, tokens[first + 1 :] or ["<bos>"], title, out, kind)
     prompt_share = float(sum(sum(row[:2]) for row in rows) / max(len(rows), 1))
     return {"title": title, "tokens": tokens, "weights": rows, "prompt_share": prompt_share, "out": str(out)}
 
@@ -99,13 +104,15 @@ def _lora_settings(data: dict[str, Any] | None) -> Any:
 
 
 def _last_layer(model: ContinuousPromptModel, inputs: PromptInputs, ids: list[int]) -> list[list[float]]:
-    """The last layer's attention weights over ``[u, i, ids…]``, averaged over heads: (positions, positions)."""
+    """The last layer's attention weights over ``[u, i, lead…, ids…]``, averaged over heads: (positions,
+    positions)."""
     lm = model.lm
     previous = getattr(lm.config, "_attn_implementation", None)
     lm.set_attn_implementation("eager")  # fused attention kernels do not return their weights
     try:
         words = lm.get_input_embeddings()(torch.tensor([ids]))
-        embeds = torch.cat([model.prefix_embeddings(inputs.users, inputs.items), words], dim=1)
+        prefix, _ = model.prefix(inputs)  # the user and item vectors, then a chat model's answer opening
+        embeds = torch.cat([prefix, words.to(prefix.dtype)], dim=1)
         output = lm.base_model(inputs_embeds=embeds, output_attentions=True)
     finally:
         if previous is not None:

@@ -32,6 +32,9 @@ Precision = Literal["auto", "fp32", "bf16"]
 UnknownPairs = Literal["error", "skip"]
 # generate --cold-start: what users and items a run knows little or nothing of get (generation/cold_start.py)
 ColdStart = Literal["error", "mean", "neighbours", "features"]
+# --feature-hint: a feature's words after the prompt (generation/hints.py); "given" reads the test record.
+FeatureHint = Literal["none", "given", "predicted"]
+FeaturePredictor = Literal["counts", "learned"]
 GroupBy = Literal["user-activity", "item-popularity", "rating", "sentiment"]  # score --by
 # The paper's learning rates: 1e-3 for the continuous prompt, 1e-4 for the discrete one.
 DEFAULT_LEARNING_RATE = {"continuous": 1e-3, "discrete": 1e-4}
@@ -157,6 +160,9 @@ class TrainConfig(BaseModel):
     grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step (on each rank)
     fsdp: bool = False  # under torchrun, shard the backbone over the ranks in stages that tune it fully
     logger: Literal["auto", "tensorboard", "csv", "none"] = "auto"  # scalars; auto: TensorBoard if installed
+    # Train with each record's feature as a hint (given and predicted train alike; the mode is generate's
+    # default for the run) and, with a continuous prompt, the learned feature scorer (modeling/feature_scorer.py).
+    feature_hint: FeatureHint = "none"
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:
@@ -199,6 +205,10 @@ class GenerateConfig(BaseModel):
     decoding: Decoding = "greedy"
     beams: int = Field(4, ge=1, le=64)
     length_penalty: float = Field(0.0, ge=0)
+    beam_groups: int = Field(1, ge=1, le=64)  # diverse beam search: groups of beams / beam_groups
+    diversity_penalty: float = Field(0.0, ge=0)  # diverse beam search: Hamming diversity between groups
+    no_repeat_ngram: int = Field(0, ge=0, le=512)  # no n-gram of this many tokens twice; 0 = off
+    repetition_penalty: float = Field(1.0, gt=0)  # CTRL penalty on tokens already written; 1.0 = off
     top_k: int = Field(50, ge=1)
     top_p: float = Field(0.9, gt=0, le=1)
     temperature: float = Field(1.0, gt=0)
@@ -210,12 +220,39 @@ class GenerateConfig(BaseModel):
     # What a cold user or item gets (generation/cold_start.py); error: none, as --unknown says.
     cold_start: ColdStart = "error"
     history: Path | None = None  # JSON lines of what is known of cold users and items (neighbours, features)
+    # The hint of a run trained with --feature-hint (generation/hints.py); default: the mode it was trained with.
+    feature_hint: FeatureHint | None = None
+    # --feature-hint predicted: which predictor chooses (counts: the better on the bundled data's test part)
+    feature_predictor: FeaturePredictor = "counts"
+    feature: str | None = Field(None, min_length=1)  # the caller's feature for every pair (a chosen hint)
     trust_remote_code: bool = False  # needed to load a run trained with --trust-remote-code
     device: Device = "auto"
     overwrite: bool = False
 
     @model_validator(mode="after")
+    def _check_beam_groups(self) -> GenerateConfig:
+        diverse = self.beam_groups > 1 or self.diversity_penalty > 0
+        if diverse and self.decoding != "beam":
+            raise ValueError("--beam-groups and --diversity-penalty are options of --decoding beam")
+        if self.beams % self.beam_groups:
+            raise ValueError(
+                f"--beams {self.beams} cannot be split into --beam-groups {self.beam_groups} groups of equal size"
+            )
+        if self.diversity_penalty > 0 and self.beam_groups == 1:
+            raise ValueError("--diversity-penalty acts between groups of beams: give --beam-groups 2 or more")
+        return self
+
+    @model_validator(mode="after")
     def _check_cold_start(self) -> GenerateConfig:
+        if self.feature is not None and self.feature_hint is not None:
+            raise ValueError(
+                f"--feature chooses the hint itself; --feature-hint {self.feature_hint} chooses another: give one"
+            )
+        if self.feature is not None and not self.feature.strip():
+            raise ValueError("--feature is empty")
+        chosen_otherwise = self.feature is not None or self.feature_hint in ("none", "given")
+        if "feature_predictor" in self.model_fields_set and chosen_otherwise:
+            raise ValueError("--feature-predictor chooses the feature of --feature-hint predicted")
         if self.unknown == "skip" and self.cold_start != "error":
             raise ValueError(
                 f"--unknown skip leaves out what --cold-start error would refuse; --cold-start {self.cold_start} "

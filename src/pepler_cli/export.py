@@ -21,7 +21,6 @@ from transformers.utils import logging
 
 import pepler_cli
 from pepler_cli.files import atomic_directory, ensure_new_output, output_lock, sha256_file, yaml_text
-from pepler_cli.modeling.special_tokens import special_tokens
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 from pepler_cli.run_model import load_run
 from pepler_cli.runs import ITEMS, MANIFEST, USERS
@@ -33,6 +32,8 @@ INPUT_LAYOUTS = {
     "continuous": "inputs_embeds = [prompt.user[user row], prompt.item[item row], embed(<bos>), embed(words)...]",
     "discrete": "input_ids = [features of the user and item (PEPLER-D, equation 4), <bos>, words...]",
 }
+# What goes between the prompt and <bos> (modeling/base.py): the hint's words, then the answer opening.
+BEFORE_BOS = "then embed(hint words) when feature_hint is not none, then embed(lead tokens), before <bos>"
 
 
 def export(run: Path, out: Path, overwrite: bool = False, trust_remote_code: bool = False) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def _export_locked(
     # How the pretrained weights were stored (a GGUF file) does not describe the weights written here.
     if hasattr(lm.config, "quantization_config"):
         del lm.config.quantization_config
-    special = special_tokens(loaded.tokenizer)
+    special = loaded.special
     description = {
         "format": EXPORT_FORMAT,
         "pepler_version": pepler_cli.__version__,
@@ -62,7 +63,14 @@ def _export_locked(
         "run_manifest_sha256": sha256_file(Path(run) / MANIFEST),
         "prompt": loaded.model.prompt_kind,
         "input": INPUT_LAYOUTS[loaded.model.prompt_kind],
-        "special_tokens": {"bos": special.bos, "eos": special.eos, "pad": special.pad},
+        "before_bos": BEFORE_BOS,
+        "special_tokens": {
+            "bos": special.bos,
+            "eos": special.eos,
+            "pad": special.pad,
+            "lead": list(special.lead),
+        },
+        "feature_hint": loaded.feature_hint,
         "rating_head": loaded.manifest["config"].get("rating_head"),
         "lora_merged": loaded.manifest.get("lora") is not None,
         "max_explanation_tokens": MAX_EXPLANATION_TOKENS,

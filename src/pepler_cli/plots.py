@@ -155,7 +155,7 @@ def plot_bars(
         groups = group_rows(rows, group_by).groups
         bars = [(g.name, g.mean.get(metric.key), g.std.get(metric.key, 0.0)) for g in groups]
     else:
-        bars = [(row.name, row.scores.get(metric.key), 0.0) for row in rows]
+        bars = [(row.label, row.scores.get(metric.key), 0.0) for row in rows]  # with its feature hint
     bars = [(name, value, error) for name, value, error in bars if value is not None]
     if not bars:
         raise PeplerError(f"none of the runs has {metric.label} scores")

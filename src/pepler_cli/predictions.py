@@ -41,6 +41,9 @@ class Prediction:
     rating: float | None = None
     predicted_rating: float | None = None
     cold: str | None = None  # "user", "item" or "user+item": a cold pair (generate --cold-start); None: warm
+    hint: str | None = (
+        None  # the feature placed in the prompt (generate --feature-hint / --feature); None: none
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of one line; unknown ratings and a warm pair's ``cold`` are left out, as the format
@@ -51,6 +54,8 @@ class Prediction:
                 record[name] = getattr(self, name)
         if self.cold is not None:
             record["cold"] = self.cold
+        if self.hint is not None:
+            record["hint"] = self.hint
         return record
 
 
@@ -86,7 +91,10 @@ def _parse_record(record: Any, where: str) -> Prediction:
     if cold is not None and (not isinstance(cold, str) or cold not in COLD_MARKS):
         got = repr(cold[:40]) if isinstance(cold, str) else describe(cold, json=True)
         raise PeplerError(f"{where}: field 'cold' must be one of {', '.join(COLD_MARKS)}, got {got}")
-    return Prediction(**values, cold=cold)
+    hint = record.get("hint")
+    if hint is not None and not isinstance(hint, str):
+        raise PeplerError(f"{where}: field 'hint' must be a string, got {describe(hint, json=True)}")
+    return Prediction(**values, cold=cold, hint=hint)
 
 
 def read_predictions(path: Path) -> list[Prediction]:
@@ -190,3 +198,23 @@ def read_meta(predictions: Path) -> dict[str, Any] | None:
     if meta.get("format") != META_FORMAT:
         raise PeplerError(f"{path}: field 'format': expected {META_FORMAT!r}")
     return meta
+
+
+# The sidecar's ``feature_hint`` (generate --feature-hint / --feature): which feature, if any, was placed in the
+# prompt. "given" reads the test record's own feature (the PETER+ setting): an upper bound, never a result to
+# set beside the others without saying so.
+FEATURE_HINT_MODES = ("none", "given", "predicted", "chosen")
+
+
+def feature_hint_label(meta: Mapping[str, Any] | None) -> str:
+    """How a predictions file's feature hint is named in tables and reports; "" without a hint (older
+    sidecars have no ``feature_hint``: they had none)."""
+    hint = (meta or {}).get("feature_hint") or {}
+    mode = hint.get("mode", "none")
+    if mode == "given":
+        return "given feature (reads the test record)"
+    if mode == "predicted":
+        return f"predicted feature ({hint.get('predictor') or 'counts'})"
+    if mode == "chosen":
+        return f"chosen feature: {hint.get('feature')}"
+    return ""

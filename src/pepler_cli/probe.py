@@ -35,6 +35,7 @@ from pepler_cli.evaluation.training_view import TrainingView
 from pepler_cli.files import atomic_write_text, ensure_new_output, output_lock
 from pepler_cli.generation import generate as generation
 from pepler_cli.generation.decode import DecodeOptions
+from pepler_cli.generation.hints import hint_plan
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.predictions import Prediction
 from pepler_cli.run_model import LoadedRun, load_run
@@ -83,6 +84,10 @@ def _probe(config: ProbeConfig, out: Path, progress: Progress | None) -> ProbeRe
         )
     inputs = generation.prompt_inputs(run, dataset, split_number, numbers, data_path / "records.jsonl")
     records = [dataset.records[n] for n in numbers]
+    # A run trained with hints is probed with its own mode's hints; they stay with their pairs when the users
+    # or items are permuted.
+    plan = hint_plan(generate_config, run)
+    generation.with_hints(run, inputs, plan, dataset, dataset.splits[split_number][0], records)
     training = TrainingView.of(dataset, split_number)
     matcher = FeatureMatcher(dataset.features)
     options = DecodeOptions.from_config(generate_config)
@@ -115,6 +120,7 @@ def _probe(config: ProbeConfig, out: Path, progress: Progress | None) -> ProbeRe
                     "split": config.split},
         "n": len(numbers),
         "seed": config.seed,
+        "feature_hint": plan.record(),
         "baseline": baseline_scores,
         "variants": variants,
     }  # fmt: skip

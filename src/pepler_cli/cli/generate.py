@@ -38,6 +38,29 @@ def generate_command(
         help="--decoding beam ranks hypotheses by log-probability / length**this (0: plain sums).",
         default=0,
     ),
+    beam_groups: int | None = flag(
+        "--beam-groups",
+        help="--decoding beam: diverse beam search, the beams split into this many groups decoded in turn "
+        "(1: plain beam search).",
+        default=1,
+    ),
+    diversity_penalty: float | None = flag(
+        "--diversity-penalty",
+        help="With --beam-groups: lower a token's log-probability by this for each beam of an earlier group "
+        "that chose it at the same step.",
+        default=0.0,
+    ),
+    no_repeat_ngram: int | None = flag(
+        "--no-repeat-ngram",
+        help="Every decoding: never repeat an n-gram of this many tokens within an explanation (0: off).",
+        default=0,
+    ),
+    repetition_penalty: float | None = flag(
+        "--repetition-penalty",
+        help="Every decoding: divide a written token's positive score by this, multiply a negative one "
+        "(CTRL's penalty; 1.0: off, 1.2 is usual).",
+        default=1.0,
+    ),
     top_k: int | None = flag("--top-k", help="Sample among the k likeliest tokens (top-k).", default=50),
     top_p: float | None = flag(
         "--top-p",
@@ -67,6 +90,21 @@ def generate_command(
         "--history",
         help="JSON lines of what is known of cold users and items, for --cold-start neighbours and features: "
         '{"user": ID} or {"item": ID} with "features": [...] and/or "text": "a review".',
+    ),
+    feature_hint: str | None = flag(
+        "--feature-hint",
+        help="For a run trained with --feature-hint, the feature in each prompt: given (the test record's own: "
+        "an upper bound that reads the test record), predicted (chosen from training data); default: the "
+        "run's training mode.",
+    ),
+    feature_predictor: str | None = flag(
+        "--feature-predictor",
+        help="--feature-hint predicted: counts (the item's training features by frequency × the user's "
+        "affinity) or learned (a scorer on the run's user and item vectors).",
+        default="counts",
+    ),
+    feature: str | None = flag(
+        "--feature", help='Explain every pair about this feature (e.g. "sound"): a run trained with hints.'
     ),
     trust_remote_code: bool = trust_remote_code_option(),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),
@@ -114,6 +152,8 @@ def generate_command(
             highlight=False,
             soft_wrap=True,
         )
+    if result.hint_label:
+        err_console.print(f"feature hint: {result.hint_label}", highlight=False, soft_wrap=True)
     err_console.print(
         f"[green]{result.predictions} explanations written:[/] {result.out} "
         f"(split {result.split_number}, {result.split})"

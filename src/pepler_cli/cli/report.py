@@ -30,4 +30,6 @@ def report_command(
     from pepler_cli.report import write_report
 
     written = write_report(paths, out, group_by or (), samples)
+    for note in written["notes"]:
+        tell(note)
     tell(f"wrote {written['out']} ({len(written['rows'])} rows, {written['figures']} figures)")

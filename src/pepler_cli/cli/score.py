@@ -106,6 +106,7 @@ def score_command(
     are recorded in the run's manifest.yaml under `scores:` (see --no-record) for `pepler compare`.
     """
     from pepler_cli.config import ScoreConfig, resolve
+    from pepler_cli.evaluation.provenance import hint_line
     from pepler_cli.evaluation.score import score
 
     options = {"predictions": predictions, "data": data, "features": features, "rating_range": rating_range}
@@ -114,6 +115,9 @@ def score_command(
     result = score(config)
     for note in result.notes:
         tell(note)
+    hint = hint_line(result.feature_hint)
+    if hint is not None:
+        tell(hint)
     if as_json:
         groups = {b.by: b.to_yaml() for b in result.breakdowns}
         typer.echo(json.dumps({**result.scores, **({"groups": groups} if groups else {})}, indent=2))

@@ -38,6 +38,13 @@ def train_command(
         "--rating-head", help="Rating head plugin (mf, mlp): rating as regularizer."
     ),
     rating_weight: float | None = flag("--rating-weight", help="λ: weight of the rating MSE.", default=0.01),
+    feature_hint: str | None = flag(
+        "--feature-hint",
+        help="none (PEPLER), or given / predicted: train with each record's feature after the prompt, and "
+        "generate with the test record's own (given: reads the test record) or one predicted from training "
+        "data (predicted) by default.",
+        default="none",
+    ),
     learning_rate: float | None = flag(
         "--lr",
         "--learning-rate",

@@ -70,6 +70,16 @@ def encode_prompts(
     return [by_text[text] for text in texts]
 
 
+# A feature hint (``--feature-hint``) is one feature's words; extracted features are a few words, and a
+# caller's ``--feature`` is cut to this many tokens like a discrete prompt is cut to its 20.
+MAX_HINT_TOKENS = 8
+
+
+def hint_ids(features: Sequence[str], tokenizer: Tokenizer) -> list[list[int]]:
+    """Each feature hint as token ids, cut to ``MAX_HINT_TOKENS``: training and generation encode them alike."""
+    return encode_prompts(list(features), tokenizer, MAX_HINT_TOKENS)
+
+
 def discrete_prompt_ids(records: Sequence, tokenizer: Tokenizer, features: FeatureIndex) -> list[list[int]]:
     """Each record's discrete prompt as token ids: training and generation build them alike."""
     return encode_prompts([features.prompt_text(r.user, r.item) for r in records], tokenizer)

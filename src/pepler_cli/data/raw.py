@@ -1,6 +1,6 @@
 """Raw reviews (JSON lines or CSV, optionally gzipped) turned into a prepared dataset.
 
-Steps: read and check every line; drop repeated (user, item) pairs, keeping the first; extract one
+Steps: read and check every line, decoding HTML entities in the text; drop repeated (user, item) pairs, keeping the first; extract one
 (feature, opinion, sentence, sentiment) explanation per review with :mod:`pepler_cli.data.extraction`; drop
 reviews without one; truncate the sentences to the explanation length (20 GPT-2 tokens in the paper); make
 five seeded 8:1:1 splits whose training part holds every user and item (:mod:`pepler_cli.data.splits`); write.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import html
 import io
 import json
 import math
@@ -159,7 +160,8 @@ def _add_review(reviews: RawReviews, path: Path, line_number: int, row: Any, fie
             f"{where}: field {fields.text!r}: expected text, got {type(text).__name__} {text!r:.60}"
         )
     _check_unicode(where, fields.text, text)
-    reviews.texts.append(text)
+    # Review dumps keep HTML entities ("&#34;quick tune&#34;"): decoded before sentences and features are found.
+    reviews.texts.append(html.unescape(text) if "&" in text else text)
 
 
 def _entity(where: str, name: str, value: Any) -> str:

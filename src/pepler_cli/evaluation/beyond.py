@@ -197,7 +197,7 @@ def _phrase(
 def _diversity(
     predictions: Sequence[Prediction], generated: list[list[str]], keys: set[str]
 ) -> dict[str, float | None]:
-    if not keys & {"uusr", "iusr", "distinct_1", "distinct_2", "entr_2"}:
+    if not keys & {"uusr", "iusr", "distinct_1", "distinct_2", "entr_2", "repeat_3"}:
         return {}
     bigrams = diversity.ngram_counts(generated, 2)  # counted once for Distinct-2 and ENTR-2
     return {
@@ -206,6 +206,7 @@ def _diversity(
         "distinct_1": diversity.distinct_n(generated, 1),
         "distinct_2": diversity.distinct_from_counts(bigrams),
         "entr_2": diversity.entropy_from_counts(bigrams),
+        "repeat_3": diversity.repeated_ngram_share(generated, 3),
     }
 
 

@@ -105,6 +105,9 @@ DISTINCT_2 = _beyond(
     "distinct_2", "Dist-2", "distinct bigrams / all (corpus)", "Diversity", size_dependent=True
 )
 ENTR_2 = _beyond("entr_2", "ENTR-2", "bigram entropy (nats)", "Diversity", decimals=3, size_dependent=True)
+REPEAT_3 = _beyond(
+    "repeat_3", "Rep-3", "explanations repeating a 3-gram of their own", "Diversity", lower_is_better=True
+)
 POP_SHARE = _beyond(
     "pop_top10_share", "Top10%", "mentions of the 10% most frequent features", "Popularity bias",
     lower_is_better=True,
@@ -134,7 +137,7 @@ PERPLEXITY = _beyond(
 FAMILIES: dict[str, tuple[Metric, ...]] = {
     "grounding": (IFMR, FEATURE_PRECISION, FEATURE_RECALL, D_FHR, C_FHR),
     "phrase": (FMR_PHRASE, FCR_PHRASE, DIV_PHRASE),
-    "diversity": (UUSR, IUSR, DISTINCT_1, DISTINCT_2, ENTR_2),
+    "diversity": (UUSR, IUSR, DISTINCT_1, DISTINCT_2, ENTR_2, REPEAT_3),
     "bias": (POP_SHARE, POP_SHARE_REFERENCE, GINI, GINI_REFERENCE),
     "meaning": (EMBEDDING_COSINE, BERTSCORE_F1),
     "fluency": (PERPLEXITY,),

@@ -24,13 +24,19 @@ def render_comparison(
     group_by: Sequence[str] = (),
     baseline: Path | None = None,
     by: str | None = None,
+    notes: list[str] | None = None,
 ) -> str | Table:
     """What ``pepler compare`` prints: text in ``output_format`` (markdown, csv, json, latex) or, for
     ``table``, a rich Table. ``group_by`` folds rows into mean ± std; ``baseline`` adds the t-test marks;
-    ``by`` shows each row's groups of predictions (``pepler score --by``) as rows of their own."""
+    ``by`` shows each row's groups of predictions (``pepler score --by``) as rows of their own. ``notes``
+    receives the lines for the person at the terminal: which rows read the test record's feature when others
+    did not (comparison.mixing_warning)."""
     if baseline is not None and not group_by:
         raise UsageError("--baseline: give --group-by too (the test compares groups of runs, e.g. by split)")
     rows = comparison.load_rows(paths, key, by)
+    warning = comparison.mixing_warning(rows)
+    if warning is not None and notes is not None:
+        notes.append(warning)
     columns = comparison.metric_columns(rows, all_metrics)
     if group_by:
         grouped = grouping.group_rows(rows, group_by, baseline)

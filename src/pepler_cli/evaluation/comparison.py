@@ -7,6 +7,14 @@ Columns: the run's name, prompt, strategy, rating head and backbone, then the me
 metric column is marked: lowest for DIV, RMSE and MAE, highest for the rest, every row that ties, values
 compared as printed (rounded like the paper), rows without the metric left out.
 
+Feature hints: a row whose predictions were generated with a feature hint shows it after its name
+(``pepler [predicted feature (counts)]``). A row that read the test record's own feature (``--feature-hint
+given``, the PETER+ setting) is an upper bound, not a competitor: its name carries a dagger
+(``pepler† [given feature (reads the test record)]``), it is never marked best while any compared row did not
+read the test record (the best of the others is marked instead; when every row read it, they compete among
+themselves), ``mixing_warning`` names those rows in one line, and the markdown, LaTeX and rich tables end with a
+footnote saying what the dagger means.
+
 Renderers: a rich table, markdown, CSV, JSON and LaTeX (booktabs). With ``--group-by`` the rows are folded
 into mean ± std first (``grouping.py``).
 """
@@ -33,11 +41,13 @@ from pepler_cli.evaluation.catalogue import (
     RATING_METRICS,
     Metric,
 )
+from pepler_cli.evaluation.provenance import NO_HINT, feature_hint_of, hint_label, reads_test_record
 from pepler_cli.evaluation.scores_file import read_scores_file
 from pepler_cli.files import describe, read_yaml_mapping
 from pepler_cli.runs import MANIFEST, RUN_FORMAT
 
 UNKNOWN = "?"
+DAGGER = "†"  # marks a row that read the test record's own feature
 
 DESCRIPTIVE_COLUMNS = (
     ("name", "name"),
@@ -63,9 +73,47 @@ class Row:
     scores: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the run's options (what --group-by compares)
     groups: dict[str, Any] = field(default_factory=dict)  # `score --by` groupings, as recorded
+    feature_hint: dict[str, Any] = field(default_factory=lambda: dict(NO_HINT))  # provenance.feature_hint_of
+
+    @property
+    def reads_test_record(self) -> bool:
+        return reads_test_record(self.feature_hint)
+
+    @property
+    def label(self) -> str:
+        """The name as tables show it: with its feature hint, if any, and † when it read the test record."""
+        return labelled(self.name, self.feature_hint)
 
     def descriptive(self, column: str) -> str:
-        return str(getattr(self, column))
+        return self.label if column == "name" else str(getattr(self, column))
+
+
+def labelled(name: str, hint: dict[str, Any]) -> str:
+    """``name``, then ``†`` when ``hint`` read the test record, then the hint's label in brackets."""
+    label = hint_label(hint)
+    if not label:
+        return name
+    return f"{name}{DAGGER if reads_test_record(hint) else ''} [{label}]"
+
+
+def mixing_warning(rows: Sequence[Row]) -> str | None:
+    """One line naming the rows that read the test record's feature when others did not; None otherwise."""
+    reading = [row for row in rows if row.reads_test_record]
+    if not reading or len(reading) == len(rows):
+        return None
+    names = ", ".join(f"{row.name} ({row.key})" if row.key else row.name for row in reading)
+    return (
+        f"warning: {names} read the test record's own feature (--feature-hint given): an upper bound, not "
+        f"comparable with the other rows; marked {DAGGER} and never marked best"
+    )
+
+
+def dagger_footnote(rows: Sequence[Row]) -> str | None:
+    """What ``†`` means, for the tables that show one; None when no row has it."""
+    if not any(row.reads_test_record for row in rows):
+        return None
+    note = f"{DAGGER} read the test record's own feature (--feature-hint given): an upper bound"
+    return note + ("" if all(row.reads_test_record for row in rows) else ", never marked best")
 
 
 def load_rows(paths: Sequence[Path], key: str | None = None, by: str | None = None) -> list[Row]:
@@ -160,6 +208,7 @@ def _run_rows(run: Path, key: str | None) -> list[Row]:
                 scores=_metrics(entry, manifest_path, f"scores.{entry_key}"),
                 config=config,
                 groups=entry["groups"] if isinstance(entry.get("groups"), dict) else {},
+                feature_hint=feature_hint_of(entry, str(manifest_path), f"scores.{entry_key}."),
             )
         )
     return rows
@@ -195,6 +244,7 @@ def _scores_file_row(path: Path) -> Row:
         scores=_metrics(scores, path, "scores"),
         config=config,
         groups=document["groups"] if isinstance(document.get("groups"), dict) else {},
+        feature_hint=feature_hint_of(document, str(path)),
         **descriptive,
     )
 
@@ -259,13 +309,18 @@ def show_key_column(rows: Sequence[Row]) -> bool:
 
 
 def best_marks(rows: Sequence[Row], columns: Sequence[Metric]) -> list[set[str]]:
-    """For each row, the metric keys where it holds the best value (as printed) of at least two rows."""
+    """For each row, the metric keys where it holds the best value (as printed) of at least two rows.
+
+    Rows that read the test record's feature compete only when every row did: an upper bound is never marked
+    best over rows that could not read it."""
     marks: list[set[str]] = [set() for _ in rows]
+    legitimate = [index for index, row in enumerate(rows) if not row.reads_test_record]
+    competing = legitimate or range(len(rows))
     for metric in (column for column in columns if column.ranked):
         shown = [
-            (index, round(row.scores[metric.key], metric.decimals))
-            for index, row in enumerate(rows)
-            if metric.key in row.scores and math.isfinite(row.scores[metric.key])
+            (index, round(rows[index].scores[metric.key], metric.decimals))
+            for index in competing
+            if metric.key in rows[index].scores and math.isfinite(rows[index].scores[metric.key])
         ]
         if len(shown) < 2:
             continue
@@ -314,9 +369,11 @@ def _cells(
 
 
 def render_markdown(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
-    """A GitHub-flavoured markdown table; best values in **bold**."""
+    """A GitHub-flavoured markdown table; best values in **bold**; what † means below it."""
     cells = _cells(rows, columns, lambda text, best: f"**{text}**" if best else text)
-    return tables.markdown_table(_header(rows, columns), _lead(rows), cells)
+    table = tables.markdown_table(_header(rows, columns), _lead(rows), cells)
+    footnote = dagger_footnote(rows)
+    return table if footnote is None else f"{table}\n{tables.md_escape(footnote)}\n"
 
 
 def render_csv(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
@@ -336,7 +393,8 @@ def _csv_value(row: Row, metric: Metric) -> str:
 def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """Every field of every row, all its metrics unrounded, and ``best``: the metrics where it is best.
 
-    Best is judged over every metric column (as with --all-metrics), whatever the table shows.
+    Best is judged over every metric column (as with --all-metrics), whatever the table shows. ``name`` is the
+    run's own; ``feature_hint`` and ``reads_test_record`` say what the tables' labels and † say.
     """
     columns = [*ALL_METRICS, *BEYOND_METRICS, *RATING_METRICS]
     order = [m.key for m in columns]
@@ -352,6 +410,8 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
                 "key": row.key,
                 "source": row.source,
                 "kind": row.kind,
+                "feature_hint": row.feature_hint,
+                "reads_test_record": row.reads_test_record,
                 "scores": {k: row.scores[k] for k in order if k in row.scores},
                 "best": [k for k in order if k in marks],
             }
@@ -364,10 +424,12 @@ def rich_table(rows: Sequence[Row], columns: Sequence[Metric]) -> Table:
     lead = _lead(rows)
     header = [*_header(rows, columns)[:lead], *(f"{m.label} {m.arrow}" for m in columns)]
     cells = _cells(rows, columns, lambda text, best: Text(text, style="bold green" if best else ""))
-    return tables.rich_table(header, lead, cells)
+    return tables.rich_table(header, lead, cells, caption=dagger_footnote(rows))
 
 
 def render_latex(rows: Sequence[Row], columns: Sequence[Metric]) -> str:
     """A booktabs table a paper can \\input (needs \\usepackage{booktabs}); best values in bold."""
     cells = _cells(rows, columns, lambda text, best: f"\\textbf{{{text}}}" if best else text)
-    return tables.latex_table(_header(rows, columns), _lead(rows), cells)
+    table = tables.latex_table(_header(rows, columns), _lead(rows), cells)
+    footnote = dagger_footnote(rows)
+    return table if footnote is None else f"{table}% {footnote}\n"

@@ -7,6 +7,11 @@ options that do not change what is trained (output paths, resume, device, checkp
 keys are equal once the grouped keys are taken out ("split 3 test" → "test" when grouping by split). The
 test against the baseline is paired over the grouped values both groups have (the splits, say) when they
 have the same ones, else Welch's unequal-variance test; the output names the test used.
+
+Rows with different feature hints never fold together. A group that read the test record's own feature
+(``--feature-hint given``: its name carries † and the hint) is tested only against a baseline that read it
+too, and a baseline that read it only against groups that did: an upper bound gets no significance mark over
+runs that could not read it. The footer says so.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pepler_cli.errors import UsageError
 from pepler_cli.evaluation import tables
 from pepler_cli.evaluation.catalogue import ALL_METRICS, BEYOND_METRICS, RATING_METRICS, Metric
-from pepler_cli.evaluation.comparison import Row
+from pepler_cli.evaluation.comparison import DAGGER, Row, labelled
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -48,6 +53,11 @@ class Group:
     p_values: dict[str, float] = field(default_factory=dict)
     is_baseline: bool = False
 
+    @property
+    def reads_test_record(self) -> bool:
+        """Its rows read the test record's feature (rows of one group share their feature hint)."""
+        return any(row.reads_test_record for row in self.rows)
+
 
 @dataclass
 class Grouped:
@@ -67,7 +77,8 @@ def group_rows(rows: Sequence[Row], by: Sequence[str], baseline: Path | None = N
         identity, key = _identity(row, by)
         group = groups.get((identity, key))
         if group is None:
-            group = groups[(identity, key)] = Group(_group_name(row, by), [], {k: [] for k in by}, key)
+            name = labelled(_group_name(row, by), row.feature_hint)
+            group = groups[(identity, key)] = Group(name, [], {k: [] for k in by}, key)
         group.rows.append(row)
         for name in by:
             group.varied[name].append(_value(row, name))
@@ -79,7 +90,8 @@ def group_rows(rows: Sequence[Row], by: Sequence[str], baseline: Path | None = N
     if chosen is not None:
         chosen.is_baseline = True
         for group in folded:
-            if group is not chosen:
+            # An upper bound (given) and runs that could not read the test record are not tested together.
+            if group is not chosen and group.reads_test_record == chosen.reads_test_record:
                 tests.update(_test_against(group, chosen, by))
     return Grouped(folded, tuple(by), chosen, " and ".join(sorted(tests)) or None)
 
@@ -94,6 +106,7 @@ def _identity(row: Row, by: Sequence[str]) -> tuple[tuple, str | None]:
             ("head", row.head),
             ("backbone", row.backbone),
         )
+    identity += (("feature_hint", repr(sorted(row.feature_hint.items()))),)
     key = row.key
     if key is not None and "split" in by:
         key = re.sub(r"\bsplit \d+\s*", "", key).strip() or None
@@ -234,6 +247,12 @@ def footer(grouped: Grouped) -> str:
     if grouped.baseline is not None:
         test = grouped.test or "no test (fewer than two values)"
         parts.append(f"{test} against {grouped.baseline.name}: ** p < 0.01, * p < 0.05")
+    reading = [group.reads_test_record for group in grouped.groups]
+    if any(reading):
+        note = f"{DAGGER} read the test record's own feature (--feature-hint given): an upper bound"
+        if grouped.baseline is not None and not all(reading):
+            note += ", tested only against a baseline that read it too"
+        parts.append(note)
     return "; ".join(parts)
 
 
@@ -281,6 +300,7 @@ def grouped_json(grouped: Grouped) -> dict[str, Any]:
                 "name": g.name,
                 "key": g.key,
                 "baseline": g.is_baseline,
+                "reads_test_record": g.reads_test_record,
                 "n": len(g.rows),
                 "sources": [row.source for row in g.rows],
                 "varied": g.varied,

@@ -35,6 +35,7 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)  # for the person at the terminal
     recorded_in: Path | None = None  # the run manifest that now holds the scores
     key: str | None = None  # under which key
+    feature_hint: dict[str, Any] | None = None  # the sidecar's feature_hint; None when not linked to one
     breakdowns: list[Breakdown] = field(default_factory=list)  # --by, and cold against warm
 
 
@@ -92,8 +93,9 @@ def score(config: ScoreConfig) -> ScoreResult:
     document.update(_extras(config, chosen, context, breakdowns))
     write_scores_file(out, document)
     result = ScoreResult(scores, out, notes, breakdowns=breakdowns)
+    result.feature_hint = linked.link.feature_hint if linked.link is not None else None
     if linked.link is not None and config.record:
-        entry = run_entry(scores, config.predictions, predictions_sha256, out)
+        entry = run_entry(scores, config.predictions, predictions_sha256, out, linked.link.feature_hint)
         if breakdowns:
             entry["groups"] = {b.by: b.to_yaml() for b in breakdowns}
         run_path = Path(linked.link.run["path"])

@@ -1,7 +1,8 @@
 """``<predictions>.scores.yaml``: what ``pepler score`` measured, on which predictions, with which settings.
 
 Format (docs/formats.md): ``format``, ``pepler_version``, ``predictions`` (path, sha256), ``run`` and
-``generation`` when the predictions' sidecar linked them to a run, ``n``, ``features`` (where the feature set
+``generation`` when the predictions' sidecar linked them to a run, then ``feature_hint`` (the sidecar's, mode none
+when it had none; absent when not linked, read as none), ``n``, ``features`` (where the feature set
 came from), ``rating_range`` (the clipping range and its source, or null) and ``scores`` (every metric).
 """
 
@@ -40,6 +41,7 @@ def scores_document(
     if link is not None:
         document["run"] = link.run
         document["generation"] = link.generation
+        document["feature_hint"] = link.feature_hint
     document["n"] = scores["n"]
     document["features"] = features
     document["rating_range"] = rating_range

@@ -25,6 +25,7 @@ _LATEX_SPECIAL = {c: f"\\{c}" for c in "&%$#_{}"} | {
     "~": r"\textasciitilde{}",
     "^": r"\^{}",
     "\\": r"\textbackslash{}",
+    "†": r"\textdagger{}",  # comparison.DAGGER: a row that read the test record
 }
 
 

@@ -10,6 +10,7 @@ import torch
 from pepler_cli.distributed import SINGLE, World, shard
 from pepler_cli.generation.beam import beam_search
 from pepler_cli.generation.greedy import cut_at_eos, greedy_decode
+from pepler_cli.generation.logits_processing import RepetitionControls
 from pepler_cli.generation.sampling import sample_decode
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
@@ -27,10 +28,19 @@ class DecodeOptions:
     decoding: str = "greedy"  # greedy | beam | top-k | top-p
     beams: int = 4  # beam
     length_penalty: float = 0.0  # beam: rank by sum of log-probs / length**length_penalty; 0 = plain sums
+    beam_groups: int = 1  # beam: diverse beam search in this many groups of beams / beam_groups; 1 = plain
+    diversity_penalty: float = 0.0  # beam with groups: per earlier group's choice of the same token
     top_k: int = 50  # top-k
     top_p: float = 0.9  # top-p
     temperature: float = 1.0  # top-k and top-p
     seed: int = 1111  # top-k and top-p
+    no_repeat_ngram: int = 0  # every method: no n-gram of this many tokens twice in an explanation; 0 = off
+    repetition_penalty: float = 1.0  # every method: CTRL penalty on tokens already written; 1.0 = off
+
+    @property
+    def controls(self) -> RepetitionControls:
+        """The anti-repetition controls (logits_processing.py) every method applies."""
+        return RepetitionControls(self.no_repeat_ngram, self.repetition_penalty)
 
     @classmethod
     def from_config(cls, config: object) -> DecodeOptions:
@@ -44,8 +54,9 @@ def decode_batch(
     """(B, ≤ max_tokens) ids by ``options.decoding``; ``first_row`` (the batch's first example's index among
     all decoded) picks the sampling methods' random numbers, so batching does not change their output."""
     method = options.decoding
+    controls = options.controls
     if method == "greedy":
-        return greedy_decode(model, inputs, bos, eos, options.max_tokens)
+        return greedy_decode(model, inputs, bos, eos, options.max_tokens, controls)
     if method == "beam":
         return beam_search(
             model,
@@ -55,6 +66,9 @@ def decode_batch(
             options.max_tokens,
             beams=options.beams,
             length_penalty=options.length_penalty,
+            groups=options.beam_groups,
+            diversity_penalty=options.diversity_penalty,
+            controls=controls,
         )
     if method in ("top-k", "top-p"):
         return sample_decode(
@@ -68,6 +82,7 @@ def decode_batch(
             top_p=options.top_p if method == "top-p" else None,
             seed=options.seed,
             first_row=first_row,
+            controls=controls,
         )
     raise ValueError(f"unknown decoding {method!r}: expected one of {', '.join(DECODING_METHODS)}")
 

@@ -15,7 +15,7 @@ import torch
 
 from pepler_cli.config import GenerateConfig, saved_options
 from pepler_cli.data.cold_start import ColdKind
-from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids
+from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids, hint_ids
 from pepler_cli.data.prepared.layout import SPLIT_PARTS
 from pepler_cli.data.prepared.reading import load_prepared
 from pepler_cli.data.prepared.records import PreparedDataset, Record
@@ -36,11 +36,11 @@ from pepler_cli.generation.cold_start import (
     with_history,
 )
 from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
+from pepler_cli.generation.hints import HintPlan, hint_features, hint_plan
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.entities import EntityIndex
-from pepler_cli.modeling.special_tokens import special_tokens
-from pepler_cli.predictions import Prediction, write_predictions
+from pepler_cli.predictions import Prediction, feature_hint_label, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
 from pepler_cli.text_cleanup import clean_up_spaces
 
@@ -58,6 +58,7 @@ class GenerateResult:
     cold_ids: dict[str, int] = field(default_factory=dict)  # {"users": n, "items": n} that were cold
     # {"users": n, "items": n}: cold ones given the mean for want of anything known (neighbours, features)
     fell_back: dict[str, int] = field(default_factory=dict)
+    hint_label: str = ""  # predictions.feature_hint_label of the sidecar's feature_hint ("" without a hint)
 
 
 def generate(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
@@ -76,6 +77,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
     device = rank_device(world, config.device)
     run = load_run(config.run, device, config.trust_remote_code)
     check_method(config.cold_start, run.model, config.run)
+    plan = hint_plan(config, run)
     pairs = explained_pairs(config, run)
     dataset, data_path, split_number, numbers, total = (
         pairs.dataset, pairs.data_path, pairs.split_number, pairs.numbers, pairs.total
@@ -88,6 +90,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
         run, dataset, split_number, numbers, data_path / "records.jsonl", entities=applied.entities,
         cold=(cold, known_of_cold if config.cold_start == "features" else None),
     )  # fmt: skip
+    hints = with_hints(run, inputs, plan, dataset, dataset.splits[split_number][0], records)
     texts = decode_texts(run, inputs, device, DecodeOptions.from_config(config), progress, world)
     if config.clean_up_spaces:
         texts = [clean_up_spaces(text) for text in texts]
@@ -102,6 +105,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
             rating=float(r.rating),
             predicted_rating=ratings[k] if ratings is not None else None,
             cold=cold.mark(r.user, r.item),
+            hint=hints[k] if hints is not None else None,
         )
         for k, (r, text) in enumerate(zip(records, texts))
     ]
@@ -112,6 +116,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
     provenance["predictions"]["skipped_unknown"] = total - len(numbers)
     provenance["predictions"]["cold"] = cold_pairs
     provenance["cold_start"] = _cold_start_record(config, cold_ids, fell_back, len(history))
+    provenance["feature_hint"] = plan.record()
 
     def sidecar(sha256: str) -> dict[str, Any]:
         provenance["predictions"]["sha256"] = sha256
@@ -129,6 +134,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
         cold_pairs,
         cold_ids,
         fell_back,
+        feature_hint_label({"feature_hint": plan.record()}),
     )
 
 
@@ -285,7 +291,7 @@ def decode_texts(
     world: World,
 ) -> list[str]:
     """Every example's text in order; under torchrun each rank decodes its batches and all gather them."""
-    special = special_tokens(run.tokenizer)
+    special = run.special
     decoded: list[tuple[int, list[str]]] = []
     done, total = 0, int(inputs.users.shape[0])
     for start, ids in decode_in_batches(run.model, inputs, special.bos, special.eos, device, options, world):
@@ -323,8 +329,24 @@ def prompt_inputs(
         if history is not None:
             features = with_history(features, cold_ids, history)
         prompt_ids = discrete_prompt_ids(records, run.tokenizer, features)
-        inputs.prompt_tokens, inputs.prompt_mask = pad_left(prompt_ids, special_tokens(run.tokenizer).pad)
+        inputs.prompt_tokens, inputs.prompt_mask = pad_left(prompt_ids, run.special.pad)
     return inputs
+
+
+def with_hints(
+    run: LoadedRun,
+    inputs: PromptInputs,
+    plan: HintPlan,
+    dataset: PreparedDataset,
+    train_numbers: list[int],
+    records: list[Record],
+) -> list[str] | None:
+    """Put ``plan``'s feature hints into ``inputs`` (generation/hints.py); returns each record's hint, or None
+    without hints."""
+    features = hint_features(plan, run, dataset, train_numbers, records, inputs)
+    if features is not None and records:
+        inputs.hint_tokens, inputs.hint_mask = pad_left(hint_ids(features, run.tokenizer), run.special.pad)
+    return features
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from pepler_cli.generation.incremental import IncrementalLM
+from pepler_cli.generation.logits_processing import NO_CONTROLS, RepetitionControls
 from pepler_cli.modeling.base import PromptModel, positions_from_mask
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
@@ -18,18 +19,29 @@ from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 
 @torch.no_grad()
 def greedy_decode(
-    model: PromptModel, inputs: PromptInputs, bos: int, eos: int, max_tokens: int = MAX_EXPLANATION_TOKENS
+    model: PromptModel,
+    inputs: PromptInputs,
+    bos: int,
+    eos: int,
+    max_tokens: int = MAX_EXPLANATION_TOKENS,
+    controls: RepetitionControls = NO_CONTROLS,
 ) -> torch.Tensor:
-    """(B, ≤ max_tokens) greedy token ids; stops early once every row has produced <eos>."""
+    """(B, ≤ max_tokens) greedy token ids, the most likely after ``controls`` (none by default: the paper's);
+    stops early once every row has produced <eos>."""
     lm = IncrementalLM(model, inputs, bos)
-    token = lm.logits.argmax(dim=-1)
+    generated = torch.empty((lm.logits.shape[0], 0), dtype=torch.long, device=lm.logits.device)
+    token = controls(generated, lm.logits).argmax(dim=-1)
     steps = [token]
     finished = token == eos
     for _ in range(max_tokens - 1):
         # One host sync per step to stop early; cheap next to a forward pass and saves whole steps.
         if bool(finished.all()):
             break
-        token = lm.step(token).argmax(dim=-1)
+        logits = lm.step(token)
+        if controls.active:
+            generated = torch.stack(steps, dim=1)
+            logits = controls(generated, logits)
+        token = logits.argmax(dim=-1)
         steps.append(token)
         finished |= token == eos
     return torch.stack(steps, dim=1)

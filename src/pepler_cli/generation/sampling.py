@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from pepler_cli.generation.incremental import IncrementalLM
+from pepler_cli.generation.logits_processing import NO_CONTROLS, RepetitionControls
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
 
@@ -114,23 +115,30 @@ def sample_decode(
     top_p: float | None = None,
     seed: int = 0,
     first_row: int = 0,
+    controls: RepetitionControls = NO_CONTROLS,
 ) -> torch.Tensor:
     """(B, ≤ max_tokens) sampled token ids; a row is filled with <eos> after its own <eos>.
 
     ``first_row`` is the index of the batch's first example among all those decoded: with the seed it picks
     each example's random numbers (see the module's docstring). ``top_k=1`` or a tiny ``top_p`` is greedy.
+    ``controls`` change the logits before the temperature, top-k and top-p, as in ``generate()``.
     """
     _check_sampling(temperature, top_k, top_p)
     lm = IncrementalLM(model, inputs, bos)
     rows, vocabulary = lm.logits.shape
     noise = RowNoise(seed, first_row, rows, lm.logits.device)
-    token = pick_tokens(lm.logits, noise.uniforms(vocabulary), temperature, top_k, top_p)
+    generated = torch.empty((rows, 0), dtype=torch.long, device=lm.logits.device)
+    logits = controls(generated, lm.logits)
+    token = pick_tokens(logits, noise.uniforms(vocabulary), temperature, top_k, top_p)
     finished = token == eos
     steps = [token]
     for _ in range(1, max_tokens):
         if bool(finished.all()):
             break
-        token = pick_tokens(lm.step(token), noise.uniforms(vocabulary), temperature, top_k, top_p)
+        logits = lm.step(token)
+        if controls.active:
+            logits = controls(torch.stack(steps, dim=1), logits)
+        token = pick_tokens(logits, noise.uniforms(vocabulary), temperature, top_k, top_p)
         token = token.masked_fill(finished, eos)
         steps.append(token)
         finished |= token == eos

@@ -1,5 +1,9 @@
 """What every prompt kind shares: a prefix of embeddings before ``<bos> words <eos>``, and the loss.
 
+The prefix is the prompt (the kind's own: user/item vectors, or feature words), then the feature hint's words
+when there is one (``--feature-hint``), then the chat model's answer opening before ``<bos>``
+(``modeling.special_tokens``: ``lead``). Without a hint or a lead it is the prompt alone, as in the paper.
+
 The loss is the negative log-likelihood of the explanation's words and ``<eos>`` only. The authors' code also
 scores the prediction of ``<bos>`` from the prompt; that token is always given, so pepler leaves it out.
 """
@@ -46,10 +50,35 @@ class PromptModel(nn.Module, ABC):
         super().__init__()
         self.lm = lm
         self.rating_head: nn.Module | None = None
+        # Token ids between the prompt (and hint) and <bos>: a chat model's answer opening (special_tokens.py).
+        self.lead: tuple[int, ...] = ()
 
     @abstractmethod
-    def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def prompt(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, P, width) prompt embeddings and a (B, P) mask, or None when nothing is padded."""
+
+    def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, P', width) everything before <bos> (the module's docstring) and its mask, or None when nothing
+        is padded."""
+        prompt, mask = self.prompt(inputs)
+        if inputs.hint_tokens is None and not self.lead:
+            return prompt, mask
+        embed = self.lm.get_input_embeddings()
+        rows = prompt.shape[0]
+        parts = [prompt]
+        masks = [
+            mask if mask is not None else torch.ones(prompt.shape[:2], dtype=torch.bool, device=prompt.device)
+        ]
+        if inputs.hint_tokens is not None and inputs.hint_mask is not None:
+            parts.append(embed(inputs.hint_tokens).to(prompt.dtype))
+            masks.append(inputs.hint_mask)
+        if self.lead:
+            lead = torch.tensor(self.lead, dtype=torch.long, device=prompt.device).expand(rows, -1)
+            parts.append(embed(lead).to(prompt.dtype))
+            masks.append(torch.ones_like(lead, dtype=torch.bool))
+        full_mask = torch.cat(masks, dim=1)
+        # A mask with nothing hidden is dropped, so an unpadded prefix keeps the fused causal attention path.
+        return torch.cat(parts, dim=1), (None if mask is None and inputs.hint_tokens is None else full_mask)
 
     @abstractmethod
     def prompt_parameters(self) -> list[nn.Parameter]:

@@ -10,19 +10,27 @@ import torch
 
 @dataclass
 class PromptInputs:
-    """What a prompt is built from: ids for the continuous prompt, left-padded tokens for the discrete one."""
+    """What a prompt is built from: ids for the continuous prompt, left-padded tokens for the discrete one, and
+    the feature hint's tokens (``--feature-hint``), left-padded, placed after either prompt."""
 
     users: torch.Tensor  # (B,) long
     items: torch.Tensor  # (B,) long
     prompt_tokens: torch.Tensor | None = None  # (B, P) long, left-padded
     prompt_mask: torch.Tensor | None = None  # (B, P) bool, False on padding
+    hint_tokens: torch.Tensor | None = None  # (B, H) long, left-padded
+    hint_mask: torch.Tensor | None = None  # (B, H) bool, False on padding
 
     def select(self, rows: torch.Tensor) -> PromptInputs:
+        def pick(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return tensor[rows] if tensor is not None else None
+
         return PromptInputs(
             self.users[rows],
             self.items[rows],
-            self.prompt_tokens[rows] if self.prompt_tokens is not None else None,
-            self.prompt_mask[rows] if self.prompt_mask is not None else None,
+            pick(self.prompt_tokens),
+            pick(self.prompt_mask),
+            pick(self.hint_tokens),
+            pick(self.hint_mask),
         )
 
     def to(self, device: torch.device) -> PromptInputs:
@@ -30,7 +38,12 @@ class PromptInputs:
             return tensor.to(device, non_blocking=True) if tensor is not None else None
 
         return PromptInputs(
-            move(self.users), move(self.items), move(self.prompt_tokens), move(self.prompt_mask)
+            move(self.users),
+            move(self.items),
+            move(self.prompt_tokens),
+            move(self.prompt_mask),
+            move(self.hint_tokens),
+            move(self.hint_mask),
         )
 
 
@@ -45,6 +58,8 @@ class Batch:
     ratings: torch.Tensor  # (B,) float
     prompt_tokens: torch.Tensor | None = None  # (B, P) long, left-padded (discrete prompt)
     prompt_mask: torch.Tensor | None = None  # (B, P) bool
+    hint_tokens: torch.Tensor | None = None  # (B, H) long, left-padded (feature hints)
+    hint_mask: torch.Tensor | None = None  # (B, H) bool
 
     def to(self, device: torch.device) -> Batch:
         """Move to ``device``; pinned host memory makes the copy asynchronous on CUDA."""
@@ -63,7 +78,9 @@ class Batch:
         return int(self.users.shape[0])
 
     def prompt_inputs(self) -> PromptInputs:
-        return PromptInputs(self.users, self.items, self.prompt_tokens, self.prompt_mask)
+        return PromptInputs(
+            self.users, self.items, self.prompt_tokens, self.prompt_mask, self.hint_tokens, self.hint_mask
+        )
 
 
 def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,10 +112,12 @@ def collate(
     ratings: Sequence[float],
     pad_id: int,
     prompt_ids: Sequence[Sequence[int]] | None = None,
+    hint_ids: Sequence[Sequence[int]] | None = None,
 ) -> Batch:
     """Pad to the longest sequence of this batch only, never to the dataset's longest."""
     tokens, mask = pad_right(token_ids, pad_id)
     prompt_tokens, prompt_mask = pad_left(prompt_ids, pad_id) if prompt_ids is not None else (None, None)
+    hint_tokens, hint_mask = pad_left(hint_ids, pad_id) if hint_ids is not None else (None, None)
     return Batch(
         users=torch.as_tensor(users, dtype=torch.long),
         items=torch.as_tensor(items, dtype=torch.long),
@@ -107,4 +126,6 @@ def collate(
         ratings=torch.as_tensor(ratings, dtype=torch.float32),
         prompt_tokens=prompt_tokens,
         prompt_mask=prompt_mask,
+        hint_tokens=hint_tokens,
+        hint_mask=hint_mask,
     )

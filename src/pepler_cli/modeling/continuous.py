@@ -53,7 +53,7 @@ class ContinuousPromptModel(PromptModel):
         """(B, 2, width): the user vector then the item vector."""
         return torch.stack([self.user_embeddings(users), self.item_embeddings(items)], dim=1)
 
-    def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def prompt(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.prefix_embeddings(inputs.users, inputs.items), None
 
     def predict_ratings(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None:

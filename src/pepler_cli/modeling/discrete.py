@@ -20,7 +20,7 @@ class DiscretePromptModel(PromptModel):
     def prompt_parameters(self) -> list[nn.Parameter]:
         return []
 
-    def prefix(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def prompt(self, inputs: PromptInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         if inputs.prompt_tokens is None or inputs.prompt_mask is None:
             raise ValueError("a discrete prompt needs prompt tokens")
         return self.lm.get_input_embeddings()(inputs.prompt_tokens), inputs.prompt_mask

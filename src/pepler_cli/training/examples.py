@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
-from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids
+from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids, hint_ids
 from pepler_cli.modeling.batch import Batch, collate
 from pepler_cli.modeling.entities import EntityIndex
-from pepler_cli.modeling.special_tokens import special_tokens
+from pepler_cli.modeling.special_tokens import SpecialTokens, special_tokens
 from pepler_cli.plugins import Tokenizer
 
 
@@ -24,6 +24,7 @@ class Examples:
     token_ids: list[list[int]]
     ratings: list[float]
     prompt_ids: list[list[int]] | None = None  # discrete prompts only
+    hint_ids: list[list[int]] | None = None  # feature hints only: the record's own feature
 
     def __len__(self) -> int:
         return len(self.users)
@@ -42,14 +43,19 @@ def encode_examples(
     source: str,
     features: FeatureIndex | None = None,
     token_ids: Sequence[list[int]] | None = None,
+    *,
+    special: SpecialTokens | None = None,
+    hints: bool = False,
 ) -> Examples:
     """The examples ``records[n] for n in numbers``, explanations wrapped in <bos> … <eos>.
 
     ``token_ids`` are every record's explanation ids already computed (the cache of ``token_cache``);
     without them the chosen explanations are tokenized in one batched call. With ``features`` (a discrete
-    prompt) each example also gets its prompt's token ids.
+    prompt) each example also gets its prompt's token ids; with ``hints`` its own feature as a feature hint
+    (training always hints the record's feature: what ``--feature-hint`` generates from is chosen then).
+    ``special`` frames the explanations (a run's recorded start); by default the tokenizer's <bos> and <eos>.
     """
-    special = special_tokens(tokenizer)
+    special = special if special is not None else special_tokens(tokenizer)
     chosen = [records[n] for n in numbers]
     if token_ids is not None:
         encoded = [token_ids[n] for n in numbers]
@@ -62,6 +68,7 @@ def encode_examples(
         token_ids=[[special.bos, *ids, special.eos] for ids in encoded],
         ratings=[float(r.rating) for r in chosen],
         prompt_ids=discrete_prompt_ids(chosen, tokenizer, features) if features is not None else None,
+        hint_ids=hint_ids([r.feature for r in chosen], tokenizer) if hints else None,
     )
 
 
@@ -111,6 +118,7 @@ def collate_rows(examples: Examples, rows: Sequence[int], pad_id: int) -> Batch:
         [examples.ratings[r] for r in rows],
         pad_id,
         [examples.prompt_ids[r] for r in rows] if examples.prompt_ids is not None else None,
+        [examples.hint_ids[r] for r in rows] if examples.hint_ids is not None else None,
     )
 
 

@@ -32,8 +32,10 @@ from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_directory, ensure_new_output, output_lock
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.build import initial_model, prompt_digest
+from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.entities import EntityIndex
-from pepler_cli.modeling.special_tokens import special_tokens
+from pepler_cli.modeling.feature_scorer import FeatureScorer, fit_feature_scorer
+from pepler_cli.modeling.special_tokens import explanation_start, special_tokens
 from pepler_cli.plugins import (
     Backbone,
     RatingHead,
@@ -125,6 +127,8 @@ def _train_locked(
     tokenizer = backbone.load_tokenizer(config.backbone_path)
     entities = EntityIndex.from_records(dataset.records)
     model, lora = _build(config, backbone, head_plugin, entities)  # seeds the global generator
+    special = special_tokens(tokenizer, explanation_start(tokenizer))
+    model.lead = special.lead
     initial = prompt_digest(model)
     checkpoint = checkpoint_dir(config.out)
     resumed = _resume_point(config, checkpoint, dataset.manifest.get("fingerprint"))
@@ -140,8 +144,21 @@ def _train_locked(
         FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
     )
     token_ids = explanation_token_ids(dataset, tokenizer)
-    train = encode_examples(dataset.records, train_numbers, tokenizer, entities, source, features, token_ids)
-    valid = encode_examples(dataset.records, valid_numbers, tokenizer, entities, source, features, token_ids)
+    hints = config.feature_hint != "none"
+    train, valid = (
+        encode_examples(
+            dataset.records,
+            numbers,
+            tokenizer,
+            entities,
+            source,
+            features,
+            token_ids,
+            special=special,
+            hints=hints,
+        )
+        for numbers in (train_numbers, valid_numbers)
+    )
     if not len(train) or not len(valid):
         raise PeplerError(f"{config.data}: split {config.split} has an empty train or validation part")
     assert config.learning_rate is not None and config.strategy is not None  # filled in by TrainConfig
@@ -154,7 +171,7 @@ def _train_locked(
         seed=config.seed,
         device=device,
         bf16=bf16,
-        pad_id=special_tokens(tokenizer).pad,
+        pad_id=special.pad,
         bucket_by_length=config.bucket_by_length,
         grad_accum=config.grad_accum,
         world=world,
@@ -190,6 +207,7 @@ def _train_locked(
             ) from None
     if is_sharded(model):  # FSDP: every rank gathers the whole model, which rank 0 then writes
         model = _whole_model(model, config, backbone, head_plugin, entities)
+    scorer = _feature_scorer(config, model, entities, dataset, world) if hints else None
     # A backbone trained from scratch cannot be referenced by name: its weights are stored like tuned ones.
     backbone_tuned = config.from_scratch or any("lm" in s.trains for s in stages)
     if resumed is not None:
@@ -201,7 +219,10 @@ def _train_locked(
         "items": len(entities.items),
         "width": backbone.embedding_width(model.lm),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "explanation_start": special.start,  # modeling/special_tokens.py: what every explanation follows
     }
+    if scorer is not None:
+        manifest["feature_scorer"] = {"validation_hit_rate": round(scorer[1], 4)}
     manifest["backbone"] = {
         "name": config.backbone,
         "weights": backbone.describe_weights(config.backbone_path),
@@ -218,10 +239,23 @@ def _train_locked(
         return manifest
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
         move_logs(config.out, directory)
-        manifest = write_run_files(directory, model, tokenizer, entities, backbone, backbone_tuned, manifest)
+        manifest = write_run_files(
+            directory, model, tokenizer, entities, backbone, backbone_tuned, manifest, scorer
+        )
     remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
     shutil.rmtree(logs_dir(config.out), ignore_errors=True)
     return manifest
+
+
+def _feature_scorer(
+    config: TrainConfig, model: Any, entities: EntityIndex, dataset: PreparedDataset, world: World
+) -> tuple[FeatureScorer, float] | None:
+    """The learned feature predictor fitted on the trained vectors (rank 0 writes the run: it alone fits it);
+    a discrete prompt has no vectors to fit it on."""
+    if not world.is_main or not isinstance(model, ContinuousPromptModel):
+        return None
+    train_numbers, valid_numbers = dataset.splits[config.split][0], dataset.splits[config.split][1]
+    return fit_feature_scorer(model, entities, dataset.records, train_numbers, valid_numbers, config.seed)
 
 
 def _drop_logs_without_checkpoint(config: TrainConfig, world: World) -> None:

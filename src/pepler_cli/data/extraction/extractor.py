@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from pepler_cli.data.extraction.linking import _ATTRIBUTIVE, _NEARBY, _analyse, _Analysis, _Pair, _pairs
-from pepler_cli.data.extraction.phrases import _adjective_polarity, _modifier, _with_compounds
+from pepler_cli.data.extraction.phrases import (
+    _adjective_polarity,
+    _modifier,
+    _opinions,
+    _sentiment,
+    _with_compounds,
+)
 from pepler_cli.data.extraction.resources import _Resources, _resources
 from pepler_cli.data.extraction.sentences import split_sentences
 
@@ -30,6 +36,7 @@ class Explanation:
 
 
 _DEMONSTRATIVES = frozenset(("this", "these", "my"))
+_ADDRESSING = frozenset(("from", "to", "call", "called", "contact", "contacted"))
 
 
 @dataclass
@@ -39,11 +46,17 @@ class _CorpusCounts:
     compounds: Counter[str] = field(default_factory=Counter)  # ... right after a possible modifier
     words: Counter[str] = field(default_factory=Counter)  # words after the first of a sentence
     capitalised: Counter[str] = field(default_factory=Counter)  # ... written with a capital there
+    acronyms: Counter[str] = field(default_factory=Counter)  # ... written in capitals ("HP", "USB")
+    addressed: Counter[str] = field(default_factory=Counter)  # ... bare after "from/to/call" ("called HP")
 
     def add(self, a: _Analysis, res: _Resources) -> None:
         spans = a.spans
         self.words.update(w.lower() for w in a.words[1:])
         self.capitalised.update(w.lower() for w in a.words[1:] if w[:1].isupper() and not w.isupper())
+        self.acronyms.update(w.lower() for w in a.words[1:] if len(w) > 1 and w.isupper())
+        self.addressed.update(
+            a.words[k + 1].lower() for k in range(len(a.words) - 1) if a.words[k].lower() in _ADDRESSING
+        )
         self.features.update({sp.feature for sp in spans} | {sp.feature.rsplit(" ", 1)[-1] for sp in spans})
         self.owned.update(
             {sp.feature for sp in spans if sp.start and a.words[sp.start - 1].lower() in _DEMONSTRATIVES}
@@ -68,13 +81,16 @@ class FeatureExtractor:
     frequent_share: a feature mentioned in at least this share of the corpus's sentences is frequent; in a
         sentence, a frequent feature is preferred to a rare one (measured on SemEval-2014: people name the
         aspects a corpus keeps talking about).
+    addressed_share: a word mostly written in capitals names a company, not a part, when at least this share
+        of its mentions follow "from/to/call/contact" directly ("called HP"; "USB" and "RAM" never do).
     """
 
-    min_count: int = 2
+    min_count: int = 3
     item_share: float = 0.25
     compound_share: float = 0.5
     descriptive_share: float = 0.1
     frequent_share: float = 0.003
+    addressed_share: float = 0.1
     counts: Counter[str] = field(default_factory=Counter, init=False, repr=False)  # sentences per feature
     frequent: int = field(default=0, init=False)  # the mentions that make a feature frequent
     fitted: bool = field(default=False, init=False)
@@ -100,6 +116,13 @@ class FeatureExtractor:
         self.counts = corpus.features + Counter({c: corpus.compounds[c] for c in self._compounds})
         # Words people capitalise inside sentences are names (brands, models, places), not features.
         self._names = frozenset(w for w, n in corpus.capitalised.items() if n >= 0.5 * corpus.words[w])
+        # An acronym is a part ("USB", "RAM") unless people deal with it as with a company ("called HP", "sent
+        # it back to HP", "bought from HP"): a part is hardly ever bare after those words.
+        self._names |= frozenset(
+            w
+            for w, n in corpus.acronyms.items()
+            if n >= 0.5 * corpus.words[w] and corpus.addressed[w] >= max(2, self.addressed_share * n)
+        )
         self._items = frozenset(
             f
             for f, n in corpus.owned.items()
@@ -135,6 +158,8 @@ class FeatureExtractor:
         return (
             feature in self._items
             or (feature.endswith("s") and feature[:-1] in self._items)
+            or head in self._items  # "gaming laptop", "pc laptops": a kind of the item is the item
+            or (head.endswith("s") and head[:-1] in self._items)
             or head in self._names
         )
 
@@ -144,7 +169,7 @@ class FeatureExtractor:
     def _best_pair(self, analysis: _Analysis) -> _Pair | None:
         accepted = [p for p in map(self._accept, _pairs(analysis, self._compounds)) if p is not None]
         if not accepted:
-            return None
+            return self._loose_pair(analysis)
         # A syntactic link first, then a frequent feature, then the stronger pattern, then a clear opinion
         # ("small, compact and sturdy": sturdy), then proximity.
         best = min(
@@ -171,6 +196,33 @@ class FeatureExtractor:
         return replace(
             best, feature=min(frequent, key=lambda sp: (-self.counts[sp.feature], sp.start)).feature
         )
+
+    def _loose_pair(self, analysis: _Analysis) -> _Pair | None:
+        """No pattern links a feature to an opinion, yet the sentence judges something and names one feature the
+        corpus keeps talking about ("Design: very durable.", "Screen is a bit glossy, but that's not too bad"):
+        that feature, with the nearest adjective or opinion noun, as the weakest kind of pair."""
+        if not self.fitted:
+            return None
+        res = _resources()
+        spans = _with_compounds(analysis.words, analysis.tags, analysis.spans, self._compounds, res)
+        frequent = {
+            sp.feature: sp for sp in spans if self._is_frequent(sp.feature) and not self._is_item(sp.feature)
+        }
+        if not frequent:
+            return None
+        taken = {k for sp in spans for k in range(sp.start, sp.end)}
+        opinions = _opinions(analysis.words, analysis.tags, taken, res)
+        judged = [op for op in opinions if op.kind in ("adj", "plain", "noun")]
+        if not judged:
+            return None
+        span, op = min(
+            ((sp, o) for sp in frequent.values() for o in judged),
+            key=lambda p: (abs(p[1].at - p[0].start), p[0].start, p[1].at),
+        )
+        distance = abs(op.at - span.start)
+        sentiment = _sentiment(analysis.words, op.at, op.polarity)
+        head = span.feature.rsplit(" ", 1)[-1]
+        return _Pair(span.feature, head, op.word, sentiment, 0, abs(op.polarity) >= 0.5, distance, span.start)
 
     def extract_from_sentence(self, sentence: str) -> Explanation | None:
         sentence = " ".join(sentence.split())

@@ -107,7 +107,7 @@ def _predicate_link(s: _Sentence, span: _Span, op: _Opinion) -> bool:
     if not start <= op.at or op.at - start > 7 or not _gap_ok(s, start, op.at, _predicate_gap):
         return False
     gap = range(start, op.at)
-    if op.kind == "adj":
+    if op.kind in ("adj", "plain"):
         return any(s.lowers[k] in _LINKING_VERBS for k in gap)
     if op.kind == "adv":
         return any(s.tags[k].startswith("VB") for k in gap)
@@ -127,6 +127,10 @@ def _pronoun_link(s: _Sentence, span: _Span, op: _Opinion) -> bool:
 
 def _link(s: _Sentence, span: _Span, op: _Opinion) -> int:
     """Strength of the link between a noun span and an opinion word (0: none)."""
+    if op.kind == "plain":
+        if span.end <= op.at:
+            return _NEARBY if _predicate_link(s, span, op) else 0
+        return _NEARBY if op.at + 1 == span.start else 0  # "a long battery life"
     if span.end <= op.at and op.kind != "noun" and _predicate_link(s, span, op):
         return _COPULAR
     if span.start > op.at:
@@ -191,8 +195,13 @@ def _pairs(analysis: _Analysis, compounds: frozenset[str]) -> list[_Pair]:
     lowers = [w.lower() for w in words]
     s = _Sentence(words, tags, lowers, {sp.end - 1: sp for sp in spans}, {sp.start: sp for sp in spans})
     pairs: list[_Pair] = []
+    unreal = _unreal(lowers)
     for op in _opinions(words, tags, taken, res):
+        if op.at in unreal:
+            continue
         for span in spans:
+            if span.start in unreal:
+                continue
             strength = _link(s, span, op)
             if strength:
                 distance = span.start - op.at if span.start > op.at else op.at - span.end + 1
@@ -203,6 +212,27 @@ def _pairs(analysis: _Analysis, compounds: frozenset[str]) -> list[_Pair]:
                     _Pair(span.feature, head, op.word, sentiment, strength, strong, distance, span.start)
                 )
     return pairs
+
+
+_CONDITIONALS = frozenset(("if", "unless", "whether"))
+_CONDITION_ENDS = frozenset((*".,;:!?()", "then"))
+
+
+def _unreal(lowers: list[str]) -> set[int]:
+    """Words that judge nothing real: a question ("is the battery good?") or a condition ("if the webcam
+    breaks, ..."), from its "if" to the next clause break."""
+    if lowers and lowers[-1] == "?":
+        return set(range(len(lowers)))
+    unreal: set[int] = set()
+    inside = False
+    for k, word in enumerate(lowers):
+        if word in _CONDITIONALS:
+            inside = True
+        elif word in _CONDITION_ENDS:
+            inside = False
+        if inside:
+            unreal.add(k)
+    return unreal
 
 
 def sentence_pairs(sentence: str, compounds: frozenset[str] = frozenset()) -> list[_Pair]:

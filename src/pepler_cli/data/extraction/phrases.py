@@ -20,7 +20,10 @@ _NOUN_TAGS = frozenset(("NN", "NNS"))
 # Words the lexicon files under a closed class are never features, even when a rule retags them.
 _CLOSED_TAGS = _words("IN DT PDT PRP PRP$ CC TO MD WDT WP WP$ WRB EX RP")
 _MODIFIER_TAGS = frozenset(("JJ", "NNP", "NNPS", "VBN", "VBG", "NN"))
+_INTENSIFIERS = _words("very so too quite pretty really extremely reasonably fairly rather incredibly super")
+_AFTER_VERB_TAGS = ("JJ", "RB", "VBG", "RP", "DT", "PRP")
 _FEATURE_WORD = re.compile(r"^[a-z][a-z0-9'-]*$")
+_PLAIN = 0.01  # the polarity of an adjective no lexicon judges: positive unless negated, never strong
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,9 @@ class _Opinion:
     at: int
     word: str
     polarity: float
-    kind: str  # "adj", "adv", "verb", "subject-verb" or "noun": decides which patterns may link it
+    # "adj", "plain" (an adjective of no polarity), "adv", "verb", "subject-verb" or "noun": decides which
+    # patterns may link it
+    kind: str
 
 
 def _is_feature_noun(word: str, tag: str, res: _Resources) -> bool:
@@ -71,7 +76,19 @@ def _noun_spans(words: list[str], tags: list[str], res: _Resources) -> list[_Spa
         j = i
         while j < len(words) and _is_feature_noun(words[j], tags[j], res):
             j += 1
-        spans.extend(_trimmed_span(words, i, j, res))
+        # "very light", "so fun": a lone "noun" graded by an intensifier is an adjective the tagger missed.
+        graded = j == i + 1 and _at(words, i - 1).lower() in _INTENSIFIERS
+        # "the screen quit working", "the controller go bad": a word the lexicon knows as a verb, followed by
+        # what follows a verb, is the predicate, not the end of the noun phrase ("the guitar strap is" is one).
+        end = j
+        if (
+            end - i > 1
+            and res.tags.get(words[end - 1].lower(), "").startswith("VB")
+            and _at(tags, end).startswith(_AFTER_VERB_TAGS)
+        ):
+            end -= 1
+        if not graded:
+            spans.extend(_trimmed_span(words, i, end, res))
         i = j
     return spans
 
@@ -165,6 +182,10 @@ def _opinions(words: list[str], tags: list[str], taken: set[int], res: _Resource
                 polarity = -abs(polarity or 1.0)  # "too short", "too bright": excess is a complaint
             if polarity:
                 found.append(_Opinion(at, lower, polarity, "adj"))
+            elif tag.startswith("JJ") and _FEATURE_WORD.match(lower) and lower not in res.not_opinions:
+                # "the memory is upgradable", "the pricing is competitive": an adjective without a polarity
+                # still describes its subject; only the copular pattern links it, more weakly than any other.
+                found.append(_Opinion(at, lower, _PLAIN, "plain"))
     # "works great", "worked perfectly": the verb yields to the opinion word right after it.
     after = {op.at for op in found}
     return [op for op in found if not (op.kind.endswith("verb") and op.at + 1 in after)]

@@ -1,4 +1,5 @@
-"""Diversity of the generated text: USR within each user's (item's) explanations, Distinct-n and ENTR-n.
+"""Diversity of the generated text: USR within each user's (item's) explanations, Distinct-n, ENTR-n, and the
+share of explanations that repeat themselves (Rep-n).
 
 Inputs are token lists from ``tokens.normalize``. An n-gram is n consecutive tokens of one explanation; an
 explanation of c tokens has max(c − n + 1, 0) of them, and none spans two explanations.
@@ -46,6 +47,20 @@ def entropy_n(explanations: Sequence[Tokens], n: int) -> float:
     ENTR-n = −Σ_g p(g) ln p(g), with p(g) = count(g) / Σ_g' count(g'). 0.0 when there are no n-grams.
     """
     return entropy_from_counts(ngram_counts(explanations, n))
+
+
+def repeats_ngram(tokens: Tokens, n: int) -> bool:
+    """Whether one explanation says the same n tokens twice ("the sound is very good and the sound is very good")."""
+    grams = [tuple(tokens[k : k + n]) for k in range(len(tokens) - n + 1)]
+    return len(set(grams)) < len(grams)
+
+
+def repeated_ngram_share(explanations: Sequence[Tokens], n: int) -> float:
+    """Rep-n: the share of explanations that repeat an n-gram within themselves (0.0 for none). Lower is
+    better: a repeat inside one explanation is degenerate decoding, never a second point made."""
+    if not explanations:
+        return 0.0
+    return sum(repeats_ngram(tokens, n) for tokens in explanations) / len(explanations)
 
 
 def distinct_from_counts(counts: Counter[tuple[str, ...]]) -> float:
