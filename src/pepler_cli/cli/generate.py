@@ -130,35 +130,9 @@ def generate_command(
     with counter("generating") as bar:
         task = bar.add_task("generate", total=None)
         result = generate(config, lambda done, total: bar.update(task, completed=done, total=total))
-    if result.skipped:
-        err_console.print(
-            f"skipped {result.skipped} pairs whose user or item the run never saw (--unknown skip)",
-            highlight=False,
-        )
-    if result.cold:
-        users, items = result.cold_ids["users"], result.cold_ids["items"]
-        err_console.print(
-            f"{_count(result.cold, 'cold pair')} ({_count(users, 'cold user')}, {_count(items, 'cold item')}; "
-            f"--cold-start {config.cold_start})",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if any(result.fell_back.values()):
-        users, items = result.fell_back["users"], result.fell_back["items"]
-        err_console.print(
-            f"--cold-start {config.cold_start}: {_count(users, 'cold user')} and {_count(items, 'cold item')} got "
-            "the mean vector: nothing is known of them"
-            + (", or no trained one shares a feature with them" if config.cold_start == "neighbours" else ""),
-            highlight=False,
-            soft_wrap=True,
-        )
-    if result.hint_label:
-        err_console.print(f"feature hint: {result.hint_label}", highlight=False, soft_wrap=True)
+    for line in result.notes(config.cold_start):
+        err_console.print(line, highlight=False, soft_wrap=True)
     err_console.print(
         f"[green]{result.predictions} explanations written:[/] {result.out} "
         f"(split {result.split_number}, {result.split})"
     )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

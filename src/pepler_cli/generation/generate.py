@@ -60,6 +60,34 @@ class GenerateResult:
     fell_back: dict[str, int] = field(default_factory=dict)
     hint_label: str = ""  # predictions.feature_hint_label of the sidecar's feature_hint ("" without a hint)
 
+    def notes(self, cold_start: str) -> list[str]:
+        """What the command says besides the count: pairs skipped, cold pairs and fallbacks, the feature hint."""
+        lines = []
+        if self.skipped:
+            lines.append(
+                f"skipped {self.skipped} pairs whose user or item the run never saw (--unknown skip)"
+            )
+        if self.cold:
+            users, items = self.cold_ids["users"], self.cold_ids["items"]
+            lines.append(
+                f"{_count(self.cold, 'cold pair')} ({_count(users, 'cold user')}, {_count(items, 'cold item')}; "
+                f"--cold-start {cold_start})"
+            )
+        if any(self.fell_back.values()):
+            users, items = self.fell_back["users"], self.fell_back["items"]
+            lines.append(
+                f"--cold-start {cold_start}: {_count(users, 'cold user')} and {_count(items, 'cold item')} got "
+                "the mean vector: nothing is known of them"
+                + (", or no trained one shares a feature with them" if cold_start == "neighbours" else "")
+            )
+        if self.hint_label:
+            lines.append(f"feature hint: {self.hint_label}")
+        return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
 
 def generate(config: GenerateConfig, progress: Progress | None = None) -> GenerateResult:
     """Explain ``config.split`` of a split with ``config.run``; write the predictions and their sidecar."""
