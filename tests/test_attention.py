@@ -14,8 +14,8 @@ from pepler_cli.attention import attention_map, initial_run_model
 from pepler_cli.cli.app import app
 from pepler_cli.config import TrainConfig
 from pepler_cli.errors import PeplerError
+from pepler_cli.modeling.pepler_plugin import PEPLER
 from pepler_cli.run_model import load_run
-from pepler_cli.training import train as train_module
 from pepler_cli.training.loop import SilentReporter
 from pepler_cli.training.train import train as train_run
 
@@ -75,15 +75,15 @@ def test_an_unknown_user_is_one_line(run_and_pair, tmp_path):
 def _train_capturing_start(monkeypatch, data: Path, out: Path, **options) -> dict:
     """Train a run and return a copy of its model's whole state as training started (before any step)."""
     start: dict = {}
-    build = train_module._build
+    build = PEPLER.build
 
-    def capturing(*args, **kwargs):
-        model, lora = build(*args, **kwargs)
+    def capturing(setup):
+        built = build(setup)
         if not start:  # the first build is the start; FSDP builds again to gather, not here
-            start.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        return model, lora
+            start.update({k: v.detach().clone() for k, v in built.model.state_dict().items()})
+        return built
 
-    monkeypatch.setattr(train_module, "_build", capturing)
+    monkeypatch.setattr(PEPLER, "build", capturing)
     config = TrainConfig(
         data=data, out=out, backbone="gpt2-tiny", epochs=1, batch_size=8, logger="none", **options
     )

@@ -158,16 +158,16 @@ def test_markdown_marks_best_in_bold_and_follows_the_paper_order(pair: tuple[Pat
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0] == (
-        "| name | prompt | strategy | head | backbone | BLEU-1 | BLEU-4 | USR | FMR | FCR | DIV | R1-F | R2-F "
+        "| name | model | prompt | strategy | head | backbone | BLEU-1 | BLEU-4 | USR | FMR | FCR | DIV | R1-F | R2-F "
         "| RMSE | MAE |"
     )
-    assert lines[1].startswith("|---|---|---|---|---|---:|")
+    assert lines[1].startswith("|---|---|---|---|---|---|---:|")
     assert lines[2] == (
-        "| pepler-mf | continuous | sequential | mf | gpt2 | **15.23** | **1.00** | 0.2500 | **0.1000** | 0.2000 "
+        "| pepler-mf | pepler | continuous | sequential | mf | gpt2 | **15.23** | **1.00** | 0.2500 | **0.1000** | 0.2000 "
         "| 2.500 | **22.00** | **4.50** | **1.001** | 0.900 |"
     )
     assert lines[3] == (
-        "| prompt-only | continuous | prompt-only | - | gpt2-medium | 14.00 | **1.00** | **0.3000** | 0.0800 "
+        "| prompt-only | pepler | continuous | prompt-only | - | gpt2-medium | 14.00 | **1.00** | **0.3000** | 0.0800 "
         "| **0.2500** | **1.200** | 21.50 | **4.50** | 1.200 | **0.800** |"
     )
     assert len(lines) == 4  # both rows measured on the same key: no key column
@@ -179,7 +179,7 @@ def test_csv_rounds_like_the_paper(pair: tuple[Path, Path]) -> None:
     assert result.exit_code == 0, result.output
     rows = rows_of_csv(result.stdout)
     assert list(rows[0]) == [
-        "name", "prompt", "strategy", "head", "backbone",
+        "name", "model", "prompt", "strategy", "head", "backbone",
         "BLEU-1", "BLEU-4", "USR", "FMR", "FCR", "DIV", "R1-F", "R2-F", "RMSE", "MAE",
     ]  # fmt: skip
     assert rows[0]["BLEU-1"] == "15.23" and rows[0]["USR"] == "0.2500" and rows[0]["DIV"] == "2.500"
@@ -245,10 +245,10 @@ def test_missing_metrics_show_as_dash_and_are_ignored_for_best(tmp_path: Path) -
     header, _, first, second = result.stdout.strip().splitlines()
     assert "RMSE" not in header and "MAE" not in header  # no row has ratings
     # Without a run block: the file's stem names the row and the other columns are unknown.
-    assert first.startswith("| full | ? | ? | ? | ? | 15.23 |")
+    assert first.startswith("| full | ? | ? | ? | ? | ? | 15.23 |")
     # DIV only in the first row: a lone value is not marked best; BLEU-1 missing in the second.
     assert "| 2.500 |" in first and "**2.500**" not in first
-    assert second.startswith("| partial | ? | ? | ? | ? | - |")
+    assert second.startswith("| partial | ? | ? | ? | ? | ? | - |")
     assert "| - |" in second
 
     rows = json.loads(compare(str(full), str(partial), "--format", "json").stdout)
@@ -301,7 +301,7 @@ def test_manifest_path_is_read_as_its_run(tmp_path: Path) -> None:
 def test_all_metrics_adds_precision_recall_and_rouge_l(pair: tuple[Path, Path]) -> None:
     run, scores = pair
     header = rows_of_csv(compare(str(run), str(scores), "--format", "csv", "--all-metrics").stdout)[0]
-    assert list(header)[5:] == [
+    assert list(header)[6:] == [
         "BLEU-1", "BLEU-4", "USR", "USN", "FMR", "FCR", "DIV", "R1-P", "R1-R", "R1-F",
         "R2-P", "R2-R", "R2-F", "RL-P", "RL-R", "RL-F", "RMSE", "MAE",
     ]  # fmt: skip
@@ -311,7 +311,7 @@ def test_all_metrics_adds_precision_recall_and_rouge_l(pair: tuple[Path, Path]) 
 def test_markdown_escapes_pipes_in_names(tmp_path: Path) -> None:
     path = write_scores(tmp_path / "s.scores.yaml", SCORES_A, run={"name": "a|b", "prompt": "continuous"})
     line = compare(str(path), "--format", "markdown").stdout.splitlines()[2]
-    assert line.startswith("| a\\|b | continuous | ? | ? | ? |")
+    assert line.startswith("| a\\|b | pepler | continuous | ? | ? | ? |")
 
 
 RUN_A = {
@@ -350,10 +350,10 @@ def test_a_given_row_is_labelled_warned_about_and_never_best(with_given: tuple[P
         "given): an upper bound, not comparable with the other rows; marked † and never marked best"
     )
     _, _, first, second, third, blank, footnote = result.stdout.rstrip("\n").split("\n")
-    assert f"| pepler-mf† [{GIVEN_LABEL}] | continuous |" in third
+    assert f"| pepler-mf† [{GIVEN_LABEL}] | pepler | continuous |" in third
     assert "**" not in third  # not best at anything, though far ahead on BLEU-1 and FMR
     assert "| **15.23** |" in first and "| **0.1000** |" in first  # the best of the legitimate rows
-    assert first.startswith("| pepler-mf | continuous |") and second.startswith("| prompt-only |")
+    assert first.startswith("| pepler-mf | pepler | continuous |") and second.startswith("| prompt-only |")
     assert blank == "" and footnote == (
         "† read the test record's own feature (--feature-hint given): an upper bound, never marked best"
     )

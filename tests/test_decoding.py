@@ -12,8 +12,7 @@ from pepler_cli.generation.decode import DecodeOptions, decode_batch, decode_in_
 from pepler_cli.generation.greedy import cut_at_eos, greedy_decode
 from pepler_cli.generation.incremental import sequence_log_probs
 from pepler_cli.generation.sampling import pick_tokens, row_seed, sample_decode
-from pepler_cli.modeling.base import positions_from_mask
-from pepler_cli.modeling.batch import PromptInputs, pad_left
+from pepler_cli.modeling.batch import PromptInputs, pad_left, positions_from_mask
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 
 EOS = 50256

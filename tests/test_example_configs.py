@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pepler_cli.config import GenerateConfig, TrainConfig, resolve
-from pepler_cli.plugins import registry
+from pepler_cli.plugins import get_model, registry
 
 FOLDER = Path(__file__).resolve().parents[1] / "examples" / "configs"
 GENERATE_CONFIGS = sorted(FOLDER.glob("*.generate.yaml"))
@@ -17,9 +17,14 @@ CONFIGS = sorted(set(FOLDER.glob("*.yaml")) - set(GENERATE_CONFIGS))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
 def test_example_config_is_valid(path: Path) -> None:
-    config = resolve(TrainConfig, path, {"data": Path("data"), "out": Path("out")})
-    assert config.backbone in registry.names("backbone")
-    assert config.rating_head is None or config.rating_head in registry.names("rating_head")
+    options = resolve(TrainConfig, path, {"data": Path("data"), "out": Path("out")})
+    config = get_model(options.model).resolve(options)  # the model's own checks and defaults
+    assert config.model in registry.names("model")
+    if config.model == "pepler":
+        assert config.backbone in registry.names("backbone")
+        assert config.rating_head is None or config.rating_head in registry.names("rating_head")
+    else:  # a baseline's file spells out every one of its authors' hyper-parameters
+        assert set(config.model_options) == set(get_model(config.model).options)
 
 
 @pytest.mark.parametrize("path", GENERATE_CONFIGS, ids=[path.stem for path in GENERATE_CONFIGS])

@@ -98,7 +98,7 @@ def test_the_prefix_is_prompt_then_hint_then_lead_and_padding_changes_nothing(ti
     torch.testing.assert_close(prefix[1, 2:5], embed(torch.tensor([200, 201, 202])))
     torch.testing.assert_close(prefix[:, 5:], embed(torch.tensor([11, 12])).expand(2, -1, -1))
     # The first row alone, unpadded, gets the same next-token logits as inside the padded batch.
-    from pepler_cli.generation.incremental import IncrementalLM
+    from pepler_cli.modeling.incremental import IncrementalLM
 
     alone = PromptInputs(
         torch.tensor([0]),

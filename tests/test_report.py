@@ -203,9 +203,9 @@ def test_the_metrics_beyond_the_paper_and_the_groups_have_their_sections(beyond_
 
     section = _section(page, "Beyond the paper")
     header, *body = _table_rows(section)
-    assert header[:5] == ["name", "prompt", "strategy", "head", "backbone"]
+    assert header[:6] == ["name", "model", "prompt", "strategy", "head", "backbone"]
     # The catalogue's labels, arrows and order; "Top10% ref" and "Gini ref" describe the references: no arrow.
-    assert header[5:] == [
+    assert header[6:] == [
         "iFMR ↑", "F-Prec ↑", "F-Rec ↑", "D-FHR ↓", "C-FHR ↓", "FMR-P ↑", "FCR-P ↑", "DIV-P ↓",
         "iUSR ↑", "Dist-1 ↑", "Dist-2 ↑", "ENTR-2 ↑", "Rep-3 ↓", "Top10% ↓", "Top10% ref", "Gini ↓", "Gini ref",
     ]  # fmt: skip
@@ -214,9 +214,9 @@ def test_the_metrics_beyond_the_paper_and_the_groups_have_their_sections(beyond_
     # decimals), iUSR 1/2, Dist-1 5/14, Dist-2 5/11, ENTR-2 −Σ p ln p = 1.547, Rep-3 0 (no explanation repeats
     # itself), Top10% 0, ref 1/3, Gini 7/12, ref 3/12.
     assert body == [
-        ["beyond", "?", "?", "?", "?", "0.6667", "0.3333", "0.3333", "0.3333", "0.3333", "0.3333", "0.5000",
+        ["beyond", "?", "?", "?", "?", "?", "0.6667", "0.3333", "0.3333", "0.3333", "0.3333", "0.3333", "0.5000",
          "0.333", "0.5000", "0.3571", "0.4545", "1.547", "0.0000", "0.0000", "0.3333", "0.5833", "0.2500"],
-        ["paper", "?", "?", "?", "?", *["-"] * 17],
+        ["paper", "?", "?", "?", "?", "?", *["-"] * 17],
     ]  # fmt: skip
     assert "<b>iFMR</b> (Grounding): mentions a feature of the item&#x27;s training records" in section
     assert "lower is better" in section

@@ -134,6 +134,7 @@ def test_linked_scores_name_the_run_and_are_recorded_in_it(
     assert document["run"] == {
         "path": str(run.resolve()),
         "name": "hotels-1",
+        "model": None,  # a sidecar from before model plugins names none (compare reads it as pepler)
         "prompt": "continuous",
         "strategy": "sequential",
         "rating_head": "mf",

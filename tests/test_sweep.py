@@ -65,6 +65,8 @@ def test_a_tiny_sweep_runs_every_cell_and_compares_them(nete_tiny_data, tmp_path
     header = markdown.splitlines()[2]
     # Metrics beyond the paper asked for: every metric column the cells have (as compare --all-metrics).
     assert all(f"| {label} |" in header for label in ("USN", "R1-P", "iFMR", "F-Prec", "D-FHR", "Dist-2"))
+    latex = (tmp_path / "sweep" / "comparison.tex").read_text()  # the same table for a paper
+    assert "\\toprule" in latex and "Dist-2" in latex
 
     again = runner.invoke(app, ["sweep", str(sweep)])  # a re-run resumes: nothing left to do
     assert again.exit_code == 0, again.output
@@ -126,7 +128,10 @@ def test_the_papers_sweeps_are_valid(monkeypatch):
         path.stem: len(read_sweep(path).cells())
         for path in sorted((repo / "examples" / "sweeps").glob("*.yaml"))
     }
-    assert sizes == {"fig6-learning-rate": 15, "fig7-rating-weight": 18, "fig9-model-size": 6, "table5": 15}
+    assert sizes == {
+        "fig6-learning-rate": 15, "fig7-rating-weight": 18, "fig9-model-size": 6, "table5": 15, "table5-all": 40,
+        "table5-bundled": 18, "table5-bundled-whole": 12,
+    }  # fmt: skip
 
 
 def test_jobs_beyond_the_cuda_devices_is_refused(nete_tiny_data, tmp_path):

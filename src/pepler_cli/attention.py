@@ -40,8 +40,9 @@ def attention_map(
     loaded = load_run(run, torch.device("cpu"), trust_remote_code)
     model = loaded.model
     if not isinstance(model, ContinuousPromptModel):
-        raise PeplerError(f"{run}: attention maps show the continuous prompt's user and item vectors; this run's "
-                          "prompt is discrete")  # fmt: skip
+        what = "prompt is discrete" if model.prompt_kind == "discrete" else f"model is {loaded.model_name}"
+        raise PeplerError(f"{run}: attention maps show PEPLER's continuous prompt of user and item vectors; this "
+                          f"run's {what}")  # fmt: skip
     if loaded.feature_hint != "none":
         raise PeplerError(f"{run}: attention maps show a prompt of user and item vectors alone; this run was "
                           f"trained with --feature-hint {loaded.feature_hint} (a feature's words in every prompt)")  # fmt: skip

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pepler_cli.data.nete import NETE_DATASETS
 from pepler_cli.errors import PeplerError, UsageError
 from pepler_cli.files import read_yaml_mapping
-from pepler_cli.paper import MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
+from pepler_cli.paper import DEFAULT_MODEL, MAX_EXPLANATION_TOKENS, TRUNCATION_TOKENIZER
 from pepler_cli.strategies import DEFAULT_STRATEGY, STRATEGIES_OF_PROMPT, uses_lora
 
 RAW_ONLY_OPTIONS = ("user_field", "item_field", "rating_field", "text_field", "seed")
@@ -129,13 +129,19 @@ class TrainConfig(BaseModel):
     data: Path
     split: int = Field(1, ge=1)  # 1..5, or a cold-start split after them (the dataset says which it has)
     out: Path
-    prompt: PromptKind = "continuous"
+    # The model plugin (plugins.ModelPlugin; `pepler plugins` lists them): pepler, or a baseline such as peter.
+    model: str = Field(DEFAULT_MODEL, min_length=1)
+    model_options: dict[str, Any] = {}  # a model plugin's own hyper-parameters (none for pepler)
+    # PEPLER's options below (prompt … lora_targets, fsdp, trust_remote_code); other models refuse them.
+    prompt: PromptKind | None = None  # default: continuous
     strategy: Strategy | None = None  # default: the prompt kind's (DEFAULT_STRATEGY)
-    backbone: str = "gpt2"
+    backbone: str | None = None  # default: gpt2
     backbone_path: str | None = None
     from_scratch: bool = False  # the backbone's architecture, randomly initialised (seeded), not its weights
     rating_head: str | None = None
-    rating_weight: float = Field(0.01, ge=0)  # λ, the authors' rating_reg
+    rating_weight: float = Field(
+        0.01, ge=0
+    )  # λ, the authors' rating_reg (another model may have its own default)
     learning_rate: float | None = Field(None, gt=0)  # default: DEFAULT_LEARNING_RATE of the prompt kind
     batch_size: int = Field(128, ge=1)
     epochs: int = Field(100, ge=1)
@@ -166,6 +172,11 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_and_fill_defaults(self) -> TrainConfig:
+        """PEPLER's rules and defaults; another model's plugin checks and fills its own (``ModelPlugin.resolve``)."""
+        if self.model != DEFAULT_MODEL:
+            return self
+        self.prompt = self.prompt or "continuous"
+        self.backbone = self.backbone or "gpt2"
         if self.rating_head is None and "rating_weight" in self.model_fields_set and self.rating_weight > 0:
             raise ValueError("--rating-weight needs --rating-head")
         if self.prompt == "discrete" and self.rating_head is not None:
@@ -201,7 +212,7 @@ class GenerateConfig(BaseModel):
     split: Literal["train", "validation", "test"] = "test"
     split_number: int | None = Field(None, ge=1)  # default: the run's split
     out: Path
-    max_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=512)
+    max_tokens: int | None = Field(None, ge=1, le=512)  # default: the run's explanation length (PEPLER: 20)
     decoding: Decoding = "greedy"
     beams: int = Field(4, ge=1, le=64)
     length_penalty: float = Field(0.0, ge=0)
@@ -277,7 +288,7 @@ class ProbeConfig(BaseModel):
     split_number: int | None = Field(None, ge=1)  # default: the run's split
     out: Path | None = None  # default: RUN/probe.json
     overwrite: bool = False
-    max_tokens: int = Field(MAX_EXPLANATION_TOKENS, ge=1, le=512)
+    max_tokens: int | None = Field(None, ge=1, le=512)  # default: the run's explanation length (PEPLER: 20)
     batch_size: int = Field(256, ge=1)
     limit: int | None = Field(None, ge=1)
     seed: int = 1111  # the permutations

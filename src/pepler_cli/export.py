@@ -20,10 +20,12 @@ from safetensors.torch import save_file
 from transformers.utils import logging
 
 import pepler_cli
+from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_directory, ensure_new_output, output_lock, sha256_file, yaml_text
+from pepler_cli.modeling.base import PromptModel
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 from pepler_cli.run_model import load_run
-from pepler_cli.runs import ITEMS, MANIFEST, USERS
+from pepler_cli.runs import ITEMS, MANIFEST, MODEL_WEIGHTS, USERS
 
 EXPORT_FORMAT = "pepler-export/1"
 PROMPT_FILE = "pepler_prompt.safetensors"
@@ -47,6 +49,11 @@ def _export_locked(
     run: Path, out: Path, overwrite: bool = False, trust_remote_code: bool = False
 ) -> dict[str, Any]:
     loaded = load_run(run, torch.device("cpu"), trust_remote_code)
+    if not isinstance(loaded.model, PromptModel):
+        raise PeplerError(
+            f"{run}: export writes PEPLER's backbone as a Hugging Face model; this run's model is "
+            f"{loaded.model_name} (its tensors are in the run's {MODEL_WEIGHTS}, safetensors)"
+        )
     lm = loaded.model.lm
     if loaded.manifest.get("lora") is not None:
         from pepler_cli.modeling.lora import merge_lora  # peft: only LoRA runs pay its import

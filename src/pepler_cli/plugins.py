@@ -1,9 +1,11 @@
-"""Plugin protocols and the one registry of backbones and rating heads.
+"""Plugin protocols and the one registry of models, backbones and rating heads.
 
-The core never imports a plugin by name: everything arrives through the entry-point groups
-``pepler.backbones`` and ``pepler.rating_heads``. The built-in GPT-2 backbones and MF/MLP heads are ordinary
-packages under ``plugins/`` that register exactly as a third party would. Tests add fakes with
-``registry.register`` and remove them with ``registry.unregister``.
+The core never imports a plugin by name: everything arrives through the entry-point groups ``pepler.models``,
+``pepler.backbones`` and ``pepler.rating_heads``. A model (:class:`ModelPlugin`) is a whole explanation model:
+PEPLER (registered by pepler-cli itself, ``modeling/pepler_plugin.py``) or the paper's baselines
+(``plugins/pepler-baselines``); PEPLER's backbones and rating heads are plugins of their own. The built-in ones are
+ordinary packages that register exactly as a third party would. Tests add fakes with ``registry.register`` and
+remove them with ``registry.unregister``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from pepler_cli.errors import PeplerError
 if TYPE_CHECKING:
     import torch
 
-Kind = Literal["backbone", "rating_head"]
+    from pepler_cli.config import TrainConfig
+    from pepler_cli.data.prepared.records import PreparedDataset
+    from pepler_cli.distributed import World
+    from pepler_cli.modeling.base import Losses
+    from pepler_cli.modeling.batch import Batch, PromptInputs
+    from pepler_cli.modeling.entities import EntityIndex
+    from pepler_cli.strategies import Stage
+
+Kind = Literal["model", "backbone", "rating_head"]
 ENTRY_POINT_GROUPS: dict[Kind, str] = {
+    "model": "pepler.models",
     "backbone": "pepler.backbones",
     "rating_head": "pepler.rating_heads",
 }
+KIND_LABELS: dict[Kind, str] = {"model": "model", "backbone": "backbone", "rating_head": "rating head"}
 
 
 class KeyValueCache(Protocol):
@@ -145,6 +157,138 @@ class RatingHead(Protocol):
         ...
 
 
+class IncrementalDecoder(Protocol):
+    """A model fed one token per row per step: what greedy, beam and sampling decoding drive (``generation/``).
+
+    ``logits`` are always the next token's, (rows, vocabulary) in fp32; made from the prompt and ``bos`` when
+    the decoder is created. A model caches what it can between steps (PEPLER: the LM's keys and values; an RNN
+    its state).
+    """
+
+    logits: torch.Tensor
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed (rows,) tokens; returns and keeps the next token's logits."""
+        ...
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep (and repeat) the given rows, in that order: beam search moves its hypotheses with it."""
+        ...
+
+
+class ExplanationModel(Protocol):
+    """A trained or training explanation model: a ``torch.nn.Module`` with these members besides its own.
+
+    ``parameter_groups`` names what a stage may train (``strategies.Stage.trains``); ``losses`` is one batch's
+    summed losses (``modeling.base.Losses``); ``decoder`` starts decoding a batch of prompts; ``predict_ratings`` is
+    None for a model that predicts none. ``prompt_kind`` says what a prompt is made of: "continuous" (user and item
+    vectors), "discrete" (PEPLER-D's feature words, which generation builds for it) or "ids" (a model that embeds
+    the ids itself). ``lead``: tokens between the prompt and ``bos`` (a chat model's answer opening; else empty).
+    """
+
+    prompt_kind: str
+    lead: tuple[int, ...]
+
+    def losses(self, batch: Batch) -> Losses: ...
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]: ...
+    def decoder(self, inputs: PromptInputs, bos: int) -> IncrementalDecoder: ...
+    def predict_ratings(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None: ...
+    @property
+    def predicts_ratings(self) -> bool: ...
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+    def named_parameters(self) -> Iterator[tuple[str, torch.nn.Parameter]]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+    def train(self, mode: bool = True) -> Any: ...
+    def eval(self) -> Any: ...
+    def to(self, device: torch.device) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What a model is built from as training starts: the resolved options, the dataset and the split's parts."""
+
+    config: TrainConfig
+    dataset: PreparedDataset
+    entities: EntityIndex  # user and item ids, a row each (users.txt, items.txt)
+    train_numbers: list[int]
+    valid_numbers: list[int]
+    world: World
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The token ids that frame an explanation (``modeling/special_tokens.py`` makes them for a backbone's
+    tokenizer; a model with a vocabulary of its own gives its own)."""
+
+    bos: int  # fed right before the explanation's first word
+    eos: int
+    pad: int
+    lead: tuple[int, ...] = ()  # between the prompt and bos: the rest of a chat model's answer opening
+
+    @property
+    def start(self) -> list[int]:
+        """Every token an explanation follows, in order: ``lead`` then ``bos``."""
+        return [*self.lead, self.bos]
+
+
+@dataclass
+class Built:
+    """A model as training starts (or as a run loads): the model, how its text is tokenized and framed."""
+
+    model: ExplanationModel
+    tokenizer: Tokenizer  # saved in the run's tokenizer/ and loaded back by the plugin
+    special: SpecialTokens
+    # Explanations are cut to this many tokens for training, and generation writes at most this many by default
+    # (the baselines' authors: 15 words); None: as prepared (PEPLER: 20 BPE tokens, cut by `pepler prepare`).
+    max_tokens: int | None = None
+    manifest: dict[str, Any] | None = None  # fields this model adds to the run's manifest as training starts
+
+
+@runtime_checkable
+class ModelPlugin(Protocol):
+    """A whole explanation model that ``pepler train`` trains and every other command uses without knowing it.
+
+    The shared machinery (training loop, checkpoints and resume, early stopping, seeds, locks, integrity checks,
+    precision, torchrun, decoding, scoring, sweeps, reports) needs only this and :class:`ExplanationModel`.
+    """
+
+    name: str
+    description: str
+
+    def resolve(self, config: TrainConfig) -> TrainConfig:
+        """``config`` with this model's defaults filled in (learning rate, batch size, λ…); an option that does
+        not apply to the model is refused with a ``PeplerError`` naming it."""
+        ...
+
+    def build(self, setup: TrainingSetup) -> Built:
+        """The model as training starts, seeded by ``setup.config.seed``: the same options, the same tensors."""
+        ...
+
+    def stages(self, config: TrainConfig) -> tuple[Stage, ...]:
+        """The training stages in order: which parameter groups each trains, and how (``Optimization``)."""
+        ...
+
+    def write(self, built: Built, setup: TrainingSetup, directory: Path) -> dict[str, Any]:
+        """Write the trained model's tensors (safetensors, never a pickle) and any files of its own into the run
+        ``directory``; returns the fields it adds to the manifest. pepler writes the tokenizer, users.txt,
+        items.txt and the manifest itself, and lists every file's sha256."""
+        ...
+
+    def load(
+        self,
+        run: Path,
+        manifest: dict[str, Any],
+        entities: EntityIndex,
+        device: torch.device,
+        trust_remote_code: bool = False,
+    ) -> Built:
+        """The model of a finished run (its files already checked against the manifest's hashes; ``entities``
+        read from its users.txt and items.txt); pepler moves it to the device. A field it cannot use is one line
+        naming the file and field."""
+        ...
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """One row of ``pepler plugins``."""
@@ -176,7 +320,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._discovered: dict[Kind, dict[str, _Entry]] | None = None
-        self._registered: dict[Kind, dict[str, _Entry]] = {"backbone": {}, "rating_head": {}}
+        self._registered: dict[Kind, dict[str, _Entry]] = {kind: {} for kind in ENTRY_POINT_GROUPS}
 
     def _entries(self, kind: Kind) -> dict[str, _Entry]:
         if self._discovered is None:
@@ -192,8 +336,7 @@ class Registry:
         entries = self._entries(kind)
         if name not in entries:
             available = ", ".join(sorted(entries)) or "none installed"
-            label = "backbone" if kind == "backbone" else "rating head"
-            raise PeplerError(f"unknown {label} {name!r}; available: {available}", exit_code=2)
+            raise PeplerError(f"unknown {KIND_LABELS[kind]} {name!r}; available: {available}", exit_code=2)
         try:
             return entries[name].load()
         except PeplerError:
@@ -269,3 +412,7 @@ def load_backbone_model(backbone: Backbone, path: str | None, trust_remote_code:
 
 def get_rating_head(name: str) -> RatingHead:
     return registry.get("rating_head", name)
+
+
+def get_model(name: str) -> ModelPlugin:
+    return registry.get("model", name)

@@ -90,7 +90,7 @@ def _probe(config: ProbeConfig, out: Path, progress: Progress | None) -> ProbeRe
     generation.with_hints(run, inputs, plan, dataset, dataset.splits[split_number][0], records)
     training = TrainingView.of(dataset, split_number)
     matcher = FeatureMatcher(dataset.features)
-    options = DecodeOptions.from_config(generate_config)
+    options = DecodeOptions.from_config(generate_config, run.max_tokens)
 
     def explain(name: str, prompt: PromptInputs) -> list[Prediction]:
         tick = (lambda done, total: progress(name, done, total)) if progress else None

@@ -146,10 +146,11 @@ def _rows_table(
         ]
         note = grouping.footer(grouped)
     else:
-        header = ["name", "prompt", "strategy", "head", "backbone", *labels]
+        header = ["name", "model", "prompt", "strategy", "head", "backbone", *labels]
         body = [
             [
                 row.label,
+                row.model,
                 row.prompt,
                 row.strategy,
                 row.head,

@@ -2,15 +2,23 @@
 
 Layout of ``runs/<name>/``:
 
-- ``manifest.yaml``: resolved config, command, versions, dataset fingerprint, per-stage/per-epoch losses,
-  best epochs, the sha256 of every other file, and (added by ``pepler score``) the scores under ``scores:``
+- ``manifest.yaml``: resolved config (``config.model`` names the model plugin; none: PEPLER), command, versions,
+  dataset fingerprint, per-stage/per-epoch losses, best epochs, the sha256 of every other file, and (added by
+  ``pepler score``) the scores under ``scores:``
+
+PEPLER's runs (``modeling/pepler_plugin.py``) hold:
 - ``prompt.safetensors``: the user and item vectors and the rating head's weights
 - ``backbone.safetensors`` + ``backbone_config.json``: only when the LM was tuned (or trained from scratch); a
   frozen backbone is referenced by plugin name, ``backbone_path`` and a description of its weights, not copied
 - ``adapters.safetensors``: the LoRA adapters, when the strategy trained some (the manifest's ``lora`` says how
   they were set up)
-- ``users.txt``, ``items.txt``: the id of each prompt-table row, one a line
-- ``tokenizer/``: the tokenizer's files
+
+Every run holds:
+
+- ``users.txt``, ``items.txt``: the id of each user and item row of the model's tables, one a line
+- ``tokenizer/``: the tokenizer's files (a word vocabulary for the baselines)
+
+Another model plugin writes its own tensors as safetensors (the baselines: ``MODEL_WEIGHTS``).
 
 This module knows the files and the manifest (and needs no torch, so ``pepler score`` stays quick);
 ``run_model.py`` writes a trained model into a run and rebuilds it from one.
@@ -35,6 +43,7 @@ FEATURE_SCORER = "feature_scorer.safetensors"  # the learned feature predictor (
 BACKBONE_WEIGHTS = "backbone.safetensors"
 BACKBONE_CONFIG = "backbone_config.json"
 ADAPTER_WEIGHTS = "adapters.safetensors"
+MODEL_WEIGHTS = "model.safetensors"  # a whole model's tensors (plugins other than PEPLER)
 TOKENIZER_DIR = "tokenizer"
 USERS = "users.txt"
 ITEMS = "items.txt"
@@ -63,13 +72,8 @@ def check_loadable(run: Path, manifest: dict[str, Any]) -> None:
     config = manifest.get("config")
     if not isinstance(config, dict):
         raise wrong("config", "a mapping of the options the run was trained with", config)
-    if not isinstance(config.get("backbone"), str):
-        raise wrong("config.backbone", "a backbone plugin's name", config.get("backbone"))
-    for name in ("backbone_path", "rating_head"):
-        if config.get(name) is not None and not isinstance(config[name], str):
-            raise wrong(f"config.{name}", "a string or nothing", config[name])
-    if config.get("prompt", "continuous") not in ("continuous", "discrete"):
-        raise wrong("config.prompt", "continuous or discrete", config.get("prompt"))
+    if config.get("model") is not None and not isinstance(config["model"], str):
+        raise wrong("config.model", "a model plugin's name", config["model"])
     if config.get("feature_hint", "none") not in ("none", "given", "predicted"):
         raise wrong("config.feature_hint", "none, given or predicted", config.get("feature_hint"))
     model = manifest.get("model")
@@ -133,7 +137,10 @@ def verify_files(run: Path, manifest: dict[str, Any]) -> None:
 
 def _loaded_files(run: Path) -> list[Path]:
     """The files of a run that loading it reads."""
-    names = (PROMPT_WEIGHTS, BACKBONE_WEIGHTS, BACKBONE_CONFIG, ADAPTER_WEIGHTS, USERS, ITEMS, FEATURE_SCORER)
+    names = (
+        PROMPT_WEIGHTS, BACKBONE_WEIGHTS, BACKBONE_CONFIG, ADAPTER_WEIGHTS, USERS, ITEMS, FEATURE_SCORER,
+        MODEL_WEIGHTS,
+    )  # fmt: skip
     found = [run / name for name in names if (run / name).is_file()]
     tokenizer = run / TOKENIZER_DIR
     if tokenizer.is_dir():

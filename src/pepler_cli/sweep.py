@@ -25,8 +25,8 @@ Cells run one after another; re-running a sweep skips the cells already scored a
 cell from its checkpoint; a cell scored without some of the sweep's ``metrics`` or ``by`` is scored again (its
 run and predictions are kept). ``--jobs N`` runs N cells at once, each in its own process on its own CUDA
 device.
-The comparison is written to ``<out>/comparison.md`` and ``comparison.json``; with ``metrics`` it shows every
-metric the cells have (as ``pepler compare --all-metrics``).
+The comparison is written to ``<out>/comparison.md``, ``comparison.json`` and ``comparison.tex`` (booktabs, for a
+paper); with ``metrics`` it shows every metric the cells have (as ``pepler compare --all-metrics``).
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ def _by_option(value: Any, path: Path) -> list[str]:
 def train_config(sweep: Sweep, cell: Cell) -> Any:
     """The cell's training options: the sweep's ``train`` (over its config file), then the cell's values."""
     from pepler_cli.config import TrainConfig, resolve
+    from pepler_cli.plugins import get_model
 
     options = dict(sweep.train)
     cell_options = cell.options()
@@ -224,7 +225,8 @@ def train_config(sweep: Sweep, cell: Cell) -> Any:
     flags = {**options, **cell_options, "data": sweep.data, "out": sweep.run_dir(cell)}
     flags["resume"] = True  # an interrupted cell continues from its checkpoint (a fresh one starts afresh)
     try:
-        return resolve(TrainConfig, Path(config_file) if config_file is not None else None, flags)
+        config = resolve(TrainConfig, Path(config_file) if config_file is not None else None, flags)
+        return get_model(config.model).resolve(config)  # the model's own checks, before any cell trains
     except PeplerError as error:
         raise PeplerError(f"{sweep.path}: cell {cell.name}: {error.message}", error.exit_code) from None
 
@@ -371,8 +373,8 @@ def scored_runs(sweep: Sweep) -> list[Path]:
 
 
 def write_comparison(sweep: Sweep) -> Path:
-    """``comparison.md`` and ``comparison.json`` of every scored cell, folded by the sweep's group-by; with
-    the sweep's ``metrics``, every metric the cells have."""
+    """``comparison.md``, ``comparison.json`` and ``comparison.tex`` of every scored cell, folded by the sweep's
+    group-by; with the sweep's ``metrics``, every metric the cells have."""
     from pepler_cli.evaluation.catalogue import select_beyond
     from pepler_cli.evaluation.compare import render_comparison
 
@@ -390,4 +392,6 @@ def write_comparison(sweep: Sweep) -> Path:
     out = sweep.out / "comparison.md"
     atomic_write_text(out, f"# {sweep.name}\n\n{markdown}")
     atomic_write_text(sweep.out / "comparison.json", str(as_json))
+    latex = render_comparison(runs, "latex", all_metrics=every, group_by=sweep.group_by, baseline=baseline)
+    atomic_write_text(sweep.out / "comparison.tex", str(latex))
     return out

@@ -269,7 +269,7 @@ def test_a_hub_id_is_recorded_by_its_revision_and_another_is_refused(monkeypatch
     model has moved on, loading the run is refused. The hub is faked: no network here."""
     import huggingface_hub
 
-    from pepler_cli import run_model
+    from pepler_cli.modeling import pepler_plugin
 
     commit = {"now": "a" * 40}
 
@@ -281,12 +281,12 @@ def test_a_hub_id_is_recorded_by_its_revision_and_another_is_refused(monkeypatch
     recorded = backbone.describe_weights("someone/some-model")
     assert recorded == {"source": "someone/some-model", "revision": "a" * 40}
     manifest = {"backbone": {"weights": recorded}}
-    run_model._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
+    pepler_plugin._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
     commit["now"] = "b" * 40
     with pytest.raises(PeplerError, match=r"field 'backbone.weights.revision'.*a{40}.*b{40}"):
-        run_model._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
+        pepler_plugin._check_same_weights(tmp_path, manifest, backbone.describe_weights("someone/some-model"))
     # A run recorded by an older pepler (the source alone) still loads.
-    run_model._check_same_weights(
+    pepler_plugin._check_same_weights(
         tmp_path,
         {"backbone": {"weights": {"source": "someone/some-model"}}},
         {"source": "someone/some-model", "revision": "b" * 40},

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from pepler_cli.errors import PeplerError
+from pepler_cli.errors import PeplerError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,3 +101,20 @@ def tell(message: str) -> None:
     from pepler_cli.console import err_console
 
     err_console.print(message, highlight=False, soft_wrap=True, markup=False)
+
+
+def model_options(pairs: list[str]) -> dict[str, Any]:
+    """``--model-option KEY=VALUE`` pairs as a mapping, each value read as YAML (``256`` a number, ``true`` a
+    boolean), as a ``--config`` file's ``model-options`` would give it."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--model-option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options

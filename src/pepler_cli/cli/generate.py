@@ -14,7 +14,6 @@ from pepler_cli.cli.common import (
     report_errors,
     trust_remote_code_option,
 )
-from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 
 
 @report_errors
@@ -27,7 +26,9 @@ def generate_command(
     ),
     out: Path | None = flag("--out", help="Where to write the predictions (JSON lines)."),
     max_tokens: int | None = flag(
-        "--max-tokens", help="Most tokens per explanation (the paper's).", default=MAX_EXPLANATION_TOKENS
+        "--max-tokens",
+        help="Most tokens per explanation (default: the run's: the paper's 20 for PEPLER, 15 words for the "
+        "baselines).",
     ),
     decoding: str | None = flag(
         "--decoding", help="greedy (the paper's), beam, top-k or top-p sampling.", default="greedy"

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from pepler_cli.cli.common import clean_up_option, flag, given, report_errors, tell, trust_remote_code_option
-from pepler_cli.paper import MAX_EXPLANATION_TOKENS
 
 if TYPE_CHECKING:
     from pepler_cli.probe import ProbeResult
@@ -24,7 +23,7 @@ def probe_command(
     limit: int | None = flag("--limit", help="Probe only the first N pairs of the part."),
     seed: int | None = flag("--seed", help="Seed of the permutations.", default=1111),
     max_tokens: int | None = flag(
-        "--max-tokens", help="Most tokens per explanation.", default=MAX_EXPLANATION_TOKENS
+        "--max-tokens", help="Most tokens per explanation (default: the run's, as generate)."
     ),
     batch_size: int | None = flag("--batch-size", help="Examples decoded together.", default=256),
     device: str | None = flag("--device", help="auto: cuda when available, else cpu.", default="auto"),

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from pepler_cli.cli.common import CONFIG_HELP, flag, given, report_errors, switch, trust_remote_code_option
+from pepler_cli.cli.common import (
+    CONFIG_HELP,
+    flag,
+    given,
+    model_options,
+    report_errors,
+    switch,
+    trust_remote_code_option,
+)
 
 
 @report_errors
@@ -16,10 +24,18 @@ def train_command(
         "--split", help="Which of the dataset's splits to train on (1..5, or a --cold-start one).", default=1
     ),
     out: Path | None = flag("--out", help="Run directory to create (written atomically when training ends)."),
+    model: str | None = flag(
+        "--model",
+        help="Model plugin (see `pepler plugins`): pepler, or the paper's baselines nrt, att2seq, peter "
+        "(with --feature-hint given: PETER+).",
+        default="pepler",
+    ),
+    model_option: list[str] | None = flag(
+        "--model-option", help="KEY=VALUE: a model's own hyper-parameter (repeat it; e.g. emsize=256)."
+    ),
     prompt: str | None = flag(
         "--prompt",
         help="continuous: learned user/item vectors (PEPLER); discrete: item features as words (PEPLER-D).",
-        default="continuous",
     ),
     strategy: str | None = flag(
         "--strategy",
@@ -27,7 +43,7 @@ def train_command(
         "from the start; fixed-prompt: LM only (discrete default); lora: prompt + LoRA adapters on a frozen LM; "
         "sequential-lora: prompt, then prompt + LoRA.",
     ),
-    backbone: str | None = flag("--backbone", help="Backbone plugin (see `pepler plugins`).", default="gpt2"),
+    backbone: str | None = flag("--backbone", help="PEPLER's backbone plugin (default: gpt2)."),
     backbone_path: str | None = flag("--backbone-path", help="Hub id or local directory of the backbone."),
     from_scratch: bool | None = typer.Option(
         None,
@@ -48,9 +64,11 @@ def train_command(
     learning_rate: float | None = flag(
         "--lr",
         "--learning-rate",
-        help="AdamW learning rate (default: the paper's 1e-3 continuous, 1e-4 discrete).",
+        help="Learning rate (default: the paper's 1e-3 continuous, 1e-4 discrete; a baseline's authors').",
     ),
-    batch_size: int | None = flag("--batch-size", help="Examples per batch (paper: 128).", default=128),
+    batch_size: int | None = flag(
+        "--batch-size", help="Examples per batch (default: the paper's 128; a baseline's authors')."
+    ),
     epochs: int | None = flag(
         "--epochs", help="Most epochs per stage (early stopping may end it).", default=100
     ),
@@ -106,10 +124,14 @@ def train_command(
     trust_remote_code: bool = trust_remote_code_option(),
     config_file: Path | None = flag("--config", help=CONFIG_HELP),
 ) -> None:
-    """Train PEPLER on a prepared dataset and write a run directory."""
+    """Train PEPLER (or a baseline: --model) on a prepared dataset and write a run directory."""
     flags = dict(locals())  # first statement: exactly the options, before any import adds names
     flags = given(flags, "overwrite", "resume", "allow_unseen", "trust_remote_code", "fsdp")
     flags.pop("config_file")
+    if model_option is not None:
+        flags["model_options"] = model_options(flags.pop("model_option"))
+    else:
+        flags.pop("model_option")
     if lora_targets is not None:
         flags["lora_targets"] = [name.strip() for name in lora_targets.split(",") if name.strip()]
 

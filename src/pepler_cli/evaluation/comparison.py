@@ -2,7 +2,8 @@
 
 A row comes from a run directory (one per entry of its manifest's ``scores:``, which ``pepler score``
 records) or from a scores YAML file (its ``run:`` block names the run; without one the file's name stands in).
-Columns: the run's name, prompt, strategy, rating head and backbone, then the metrics in the paper's order
+Columns: the run's name, model, prompt, strategy, rating head and backbone (the last four PEPLER's; "-" for
+another model), then the metrics in the paper's order
 (BLEU-1, BLEU-4, USR, FMR, FCR, DIV, R1-F, R2-F; RMSE and MAE when a row has them). The best value of each
 metric column is marked: lowest for DIV, RMSE and MAE, highest for the rest, every row that ties, values
 compared as printed (rounded like the paper), rows without the metric left out.
@@ -51,6 +52,7 @@ DAGGER = "†"  # marks a row that read the test record's own feature
 
 DESCRIPTIVE_COLUMNS = (
     ("name", "name"),
+    ("model", "model"),
     ("prompt", "prompt"),
     ("strategy", "strategy"),
     ("head", "head"),
@@ -63,6 +65,7 @@ class Row:
     """One compared result: who made it, what it was measured on, and its metrics."""
 
     name: str
+    model: str  # the model plugin: pepler, nrt, att2seq, peter
     prompt: str
     strategy: str
     head: str
@@ -198,10 +201,7 @@ def _run_rows(run: Path, key: str | None) -> list[Row]:
         rows.append(
             Row(
                 name=str(name) if name not in (None, "") else run.name,
-                prompt=_text(config, "prompt"),
-                strategy=_text(config, "strategy"),
-                head=_head(config),
-                backbone=_text(config, "backbone"),
+                **_descriptive(config),
                 key=str(entry_key),
                 source=str(run),
                 kind="run",
@@ -226,15 +226,10 @@ def _scores_file_row(path: Path) -> Row:
         name = run.get("name")
         if name in (None, ""):
             name = Path(run["path"]).name if isinstance(run.get("path"), str) else _stem(path)
-        descriptive = {
-            "prompt": _text(run, "prompt"),
-            "strategy": _text(run, "strategy"),
-            "head": _head(run),
-            "backbone": _text(run, "backbone"),
-        }
+        descriptive = _descriptive(run)
     else:
         name = _stem(path)
-        descriptive = dict.fromkeys(("prompt", "strategy", "head", "backbone"), UNKNOWN)
+        descriptive = dict.fromkeys(("model", "prompt", "strategy", "head", "backbone"), UNKNOWN)
     config = {k: v for k, v in run.items() if k not in ("path", "name")} if isinstance(run, dict) else {}
     return Row(
         name=str(name),
@@ -268,6 +263,21 @@ def _metrics(values: dict[str, Any], path: Path, field_name: str) -> dict[str, f
         if value is not None:
             metrics[metric_key] = value
     return metrics
+
+
+def _descriptive(block: dict[str, Any]) -> dict[str, str]:
+    """The model and PEPLER's four options from a run's config (or a sidecar's run block): a run from before
+    model plugins is PEPLER's; another model has none of PEPLER's options ("-")."""
+    model = _text(block, "model") if block.get("model") else "pepler"
+    if model != "pepler":
+        return {"model": model, **dict.fromkeys(("prompt", "strategy", "head", "backbone"), MISSING)}
+    return {
+        "model": model,
+        "prompt": _text(block, "prompt"),
+        "strategy": _text(block, "strategy"),
+        "head": _head(block),
+        "backbone": _text(block, "backbone"),
+    }
 
 
 def _text(block: dict[str, Any], name: str) -> str:
@@ -403,6 +413,7 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
         result.append(
             {
                 "name": row.name,
+                "model": row.model,
                 "prompt": row.prompt,
                 "strategy": row.strategy,
                 "head": row.head,

@@ -25,7 +25,7 @@ from pepler_cli.files import describe
 from pepler_cli.predictions import FEATURE_HINT_MODES, feature_hint_label, meta_path, read_meta
 
 # Descriptive fields of a run, as generate's sidecar copies them from the run manifest's config.
-RUN_FIELDS = ("name", "prompt", "strategy", "rating_head", "backbone")
+RUN_FIELDS = ("name", "model", "prompt", "strategy", "rating_head", "backbone")
 
 # The options of `pepler generate` that matter to each decoding method, as its GenerateConfig names them. The
 # first one names the variant in a key: "beam 4", "top-k 50".

@@ -31,15 +31,14 @@ from __future__ import annotations
 
 import torch
 
-from pepler_cli.generation.incremental import IncrementalLM
 from pepler_cli.generation.logits_processing import NO_CONTROLS, RepetitionControls, penalise_diversity
-from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
+from pepler_cli.plugins import ExplanationModel
 
 
 @torch.no_grad()
 def beam_search(
-    model: PromptModel,
+    model: ExplanationModel,
     inputs: PromptInputs,
     bos: int,
     eos: int,
@@ -55,7 +54,7 @@ def beam_search(
     (then padded with <eos>). ``beams=1`` is greedy decoding. See the module's docstring for the scoring.
     """
     _check_beams(beams, length_penalty, groups, diversity_penalty)
-    lm = IncrementalLM(model, inputs, bos)
+    lm = model.decoder(inputs, bos)
     examples, vocabulary = lm.logits.shape
     device = lm.logits.device
     width = beams // groups  # beams per group

@@ -48,6 +48,7 @@ from pepler_cli.files import describe, read_user_text
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.entities import EntityIndex
+from pepler_cli.plugins import ExplanationModel
 
 if TYPE_CHECKING:
     from pepler_cli.data.prepared.records import Record
@@ -333,8 +334,15 @@ class Applied:
     fell_back: dict[ColdKind, int]
 
 
-def check_method(method: Method, model: PromptModel, where: object) -> None:
-    """Refuse a method that needs vectors for a discrete prompt, which has none."""
+def check_method(method: Method, model: ExplanationModel, where: object) -> None:
+    """Refuse a method that needs vectors for a discrete prompt, which has none, and every method but error for a
+    model whose prompt is not PEPLER's (the baselines embed the ids in their own tables)."""
+    if method != "error" and model.prompt_kind not in ("continuous", "discrete"):
+        raise PeplerError(
+            f"{where}: --cold-start {method} places vectors or features in PEPLER's prompt; this run's model has "
+            "neither (use --cold-start error, or --unknown skip)",
+            exit_code=2,
+        )
     if method in ("mean", "neighbours") and not isinstance(model, ContinuousPromptModel):
         raise PeplerError(
             f"{where}: --cold-start {method} gives cold users and items a vector, and this run's "

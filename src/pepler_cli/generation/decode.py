@@ -12,9 +12,9 @@ from pepler_cli.generation.beam import beam_search
 from pepler_cli.generation.greedy import cut_at_eos, greedy_decode
 from pepler_cli.generation.logits_processing import RepetitionControls
 from pepler_cli.generation.sampling import sample_decode
-from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
+from pepler_cli.plugins import ExplanationModel
 
 DECODING_METHODS = ("greedy", "beam", "top-k", "top-p")
 
@@ -43,13 +43,22 @@ class DecodeOptions:
         return RepetitionControls(self.no_repeat_ngram, self.repetition_penalty)
 
     @classmethod
-    def from_config(cls, config: object) -> DecodeOptions:
-        """The options of ``config`` (a ``GenerateConfig``) by name."""
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+    def from_config(cls, config: object, max_tokens: int = MAX_EXPLANATION_TOKENS) -> DecodeOptions:
+        """The options of ``config`` (a ``GenerateConfig``) by name; ``max_tokens`` where it gives none (the
+        run's explanation length, ``LoadedRun.max_tokens``)."""
+        values = {f.name: getattr(config, f.name) for f in fields(cls)}
+        if values["max_tokens"] is None:
+            values["max_tokens"] = max_tokens
+        return cls(**values)
 
 
 def decode_batch(
-    model: PromptModel, inputs: PromptInputs, bos: int, eos: int, options: DecodeOptions, first_row: int = 0
+    model: ExplanationModel,
+    inputs: PromptInputs,
+    bos: int,
+    eos: int,
+    options: DecodeOptions,
+    first_row: int = 0,
 ) -> torch.Tensor:
     """(B, ≤ max_tokens) ids by ``options.decoding``; ``first_row`` (the batch's first example's index among
     all decoded) picks the sampling methods' random numbers, so batching does not change their output."""
@@ -88,7 +97,7 @@ def decode_batch(
 
 
 def decode_in_batches(
-    model: PromptModel,
+    model: ExplanationModel,
     inputs: PromptInputs,
     bos: int,
     eos: int,

@@ -37,9 +37,9 @@ from pepler_cli.generation.cold_start import (
 )
 from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
 from pepler_cli.generation.hints import HintPlan, hint_features, hint_plan
-from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.entities import EntityIndex
+from pepler_cli.plugins import ExplanationModel
 from pepler_cli.predictions import Prediction, feature_hint_label, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
 from pepler_cli.text_cleanup import clean_up_spaces
@@ -119,7 +119,9 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
         cold=(cold, known_of_cold if config.cold_start == "features" else None),
     )  # fmt: skip
     hints = with_hints(run, inputs, plan, dataset, dataset.splits[split_number][0], records)
-    texts = decode_texts(run, inputs, device, DecodeOptions.from_config(config), progress, world)
+    texts = decode_texts(
+        run, inputs, device, DecodeOptions.from_config(config, run.max_tokens), progress, world
+    )
     if config.clean_up_spaces:
         texts = [clean_up_spaces(text) for text in texts]
     ratings = _predicted_ratings(run.model, inputs, device, config.batch_size)
@@ -379,9 +381,9 @@ def with_hints(
 
 @torch.no_grad()
 def _predicted_ratings(
-    model: PromptModel, inputs: PromptInputs, device: torch.device, batch_size: int
+    model: ExplanationModel, inputs: PromptInputs, device: torch.device, batch_size: int
 ) -> list[float] | None:
-    if model.rating_head is None:
+    if not model.predicts_ratings:
         return None
     out: list[float] = []
     for start in range(0, int(inputs.users.shape[0]), batch_size):
@@ -409,6 +411,7 @@ def _provenance(
         "run": {
             "path": str(Path(run.path).resolve()),
             "name": run.manifest.get("name"),
+            "model": run.model_name,
             **{key: run_config.get(key) for key in ("prompt", "strategy", "rating_head", "backbone")},
         },
         "dataset": {

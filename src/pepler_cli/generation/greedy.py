@@ -10,16 +10,16 @@ from collections.abc import Sequence
 
 import torch
 
-from pepler_cli.generation.incremental import IncrementalLM
 from pepler_cli.generation.logits_processing import NO_CONTROLS, RepetitionControls
-from pepler_cli.modeling.base import PromptModel, positions_from_mask
-from pepler_cli.modeling.batch import PromptInputs
+from pepler_cli.modeling.base import PromptModel
+from pepler_cli.modeling.batch import PromptInputs, positions_from_mask
 from pepler_cli.paper import MAX_EXPLANATION_TOKENS
+from pepler_cli.plugins import ExplanationModel
 
 
 @torch.no_grad()
 def greedy_decode(
-    model: PromptModel,
+    model: ExplanationModel,
     inputs: PromptInputs,
     bos: int,
     eos: int,
@@ -28,7 +28,7 @@ def greedy_decode(
 ) -> torch.Tensor:
     """(B, ≤ max_tokens) greedy token ids, the most likely after ``controls`` (none by default: the paper's);
     stops early once every row has produced <eos>."""
-    lm = IncrementalLM(model, inputs, bos)
+    lm = model.decoder(inputs, bos)
     generated = torch.empty((lm.logits.shape[0], 0), dtype=torch.long, device=lm.logits.device)
     token = controls(generated, lm.logits).argmax(dim=-1)
     steps = [token]

@@ -70,8 +70,8 @@ def hint_plan(config: GenerateConfig, run: LoadedRun) -> HintPlan:
         )
     if plan.predictor == "learned" and not isinstance(run.model, ContinuousPromptModel):
         raise PeplerError(
-            f"{config.run}: --feature-predictor learned scores the run's user and item vectors; a discrete prompt "
-            "has none (use counts)"
+            f"{config.run}: --feature-predictor learned scores the user and item vectors of PEPLER's continuous "
+            "prompt; this run has none (use counts)"
         )
     return plan
 

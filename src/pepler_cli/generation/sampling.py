@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from pepler_cli.generation.incremental import IncrementalLM
 from pepler_cli.generation.logits_processing import NO_CONTROLS, RepetitionControls
-from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.batch import PromptInputs
+from pepler_cli.plugins import ExplanationModel
 
 # splitmix64's constants: a per-example seed that is well mixed even for consecutive indices.
 _MASK64 = (1 << 64) - 1
@@ -104,7 +103,7 @@ def pick_tokens(
 
 @torch.no_grad()
 def sample_decode(
-    model: PromptModel,
+    model: ExplanationModel,
     inputs: PromptInputs,
     bos: int,
     eos: int,
@@ -124,7 +123,7 @@ def sample_decode(
     ``controls`` change the logits before the temperature, top-k and top-p, as in ``generate()``.
     """
     _check_sampling(temperature, top_k, top_p)
-    lm = IncrementalLM(model, inputs, bos)
+    lm = model.decoder(inputs, bos)
     rows, vocabulary = lm.logits.shape
     noise = RowNoise(seed, first_row, rows, lm.logits.device)
     generated = torch.empty((rows, 0), dtype=torch.long, device=lm.logits.device)

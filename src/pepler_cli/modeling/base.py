@@ -17,28 +17,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pepler_cli.modeling.batch import Batch, PromptInputs
+from pepler_cli.modeling.batch import Batch, PromptInputs, positions_from_mask
+from pepler_cli.modeling.incremental import IncrementalLM
 from pepler_cli.modeling.loss import linear_cross_entropy_sum
 
 
 @dataclass
 class Losses:
-    """Sums, not means, so epoch averages weight every token and every rating equally."""
+    """Sums, not means, so epoch averages weight every token and every rating equally.
+
+    ``auxiliary_sum``/``auxiliary_count``: a model's own extra training loss, added as ``auxiliary_weight`` times
+    its mean (PETER's context prediction: the explanation's words from the item slot); PEPLER has none. A count
+    may stay a tensor on the device (no host sync to read it); :func:`at_least_one` divides by either.
+    """
 
     text_nll_sum: torch.Tensor
-    text_tokens: int
+    text_tokens: int | torch.Tensor
     rating_se_sum: torch.Tensor | None
     ratings: int
+    auxiliary_sum: torch.Tensor | None = None
+    auxiliary_count: int | torch.Tensor = 0
+    auxiliary_weight: float = 1.0
+
+
+def at_least_one(count: int | torch.Tensor) -> int | torch.Tensor:
+    """A count to divide by, never 0, without reading a device tensor on the host."""
+    return count.clamp(min=1) if isinstance(count, torch.Tensor) else max(count, 1)
 
 
 def is_adapter_parameter(name: str) -> bool:
     """LoRA's matrices are named ``...lora_A...``/``...lora_B...`` by peft, which injects them into the LM."""
     return ".lora_" in name
-
-
-def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that skip padding, so a left-padded prompt starts at position 0 like an unpadded one."""
-    return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
 
 
 class PromptModel(nn.Module, ABC):
@@ -103,6 +112,14 @@ class PromptModel(nn.Module, ABC):
 
     def predict_ratings(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None:
         return None
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.rating_head is not None
+
+    def decoder(self, inputs: PromptInputs, bos: int) -> IncrementalLM:
+        """The LM behind this prompt, fed one token per step on its key/value cache (generation/)."""
+        return IncrementalLM(self, inputs, bos)
 
     def losses(self, batch: Batch) -> Losses:
         prefix, prefix_mask = self.prefix(batch.prompt_inputs())

@@ -83,6 +83,11 @@ class Batch:
         )
 
 
+def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip padding, so a left-padded prompt starts at position 0 like an unpadded one."""
+    return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
 def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     longest = max(len(ids) for ids in sequences)
     tokens = torch.full((len(sequences), longest), pad_id, dtype=torch.long)

@@ -14,24 +14,10 @@ generation prompt. The last token of that opening is the ``bos`` fed before the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pepler_cli.errors import PeplerError
-from pepler_cli.plugins import Tokenizer
-
-
-@dataclass(frozen=True)
-class SpecialTokens:
-    bos: int  # fed right before the explanation's first word
-    eos: int
-    pad: int
-    lead: tuple[int, ...] = ()  # between the prompt and bos: the rest of a chat model's answer opening
-
-    @property
-    def start(self) -> list[int]:
-        """Every token an explanation follows, in order: ``lead`` then ``bos``."""
-        return [*self.lead, self.bos]
+from pepler_cli.plugins import SpecialTokens, Tokenizer
 
 
 def special_tokens(tokenizer: Tokenizer, start: Sequence[int] | None = None) -> SpecialTokens:

@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save
 from pepler_cli.config import TrainConfig, saved_options
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_file, read_yaml_mapping, sha256_file, yaml_text
-from pepler_cli.modeling.base import PromptModel
+from pepler_cli.plugins import ExplanationModel
 from pepler_cli.training.loop import EpochPosition, EpochRecord, StageProgress, StageRecord
 from pepler_cli.training.steps import is_sharded, whole
 
@@ -79,7 +79,7 @@ def save_checkpoint(
     directory: Path,
     config: TrainConfig,
     fingerprint: str | None,
-    model: PromptModel,
+    model: ExplanationModel,
     groups_trained: set[str],
     finished: list[StageRecord],
     current: StageProgress,
@@ -233,7 +233,7 @@ def _resumed(progress: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Resu
     )
 
 
-def restore_model(model: PromptModel, state: dict[str, torch.Tensor]) -> None:
+def restore_model(model: ExplanationModel, state: dict[str, torch.Tensor]) -> None:
     parameters = dict(model.named_parameters())
     with torch.no_grad():
         for name, tensor in state.items():
@@ -258,7 +258,7 @@ def remove_checkpoint(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _parameters_in(model: PromptModel, groups: set[str]) -> dict[str, torch.nn.Parameter]:
+def _parameters_in(model: ExplanationModel, groups: set[str]) -> dict[str, torch.nn.Parameter]:
     wanted = {id(p) for group, params in model.parameter_groups().items() if group in groups for p in params}
     return {name: p for name, p in model.named_parameters() if id(p) in wanted}
 

@@ -46,6 +46,7 @@ def encode_examples(
     *,
     special: SpecialTokens | None = None,
     hints: bool = False,
+    max_tokens: int | None = None,
 ) -> Examples:
     """The examples ``records[n] for n in numbers``, explanations wrapped in <bos> … <eos>.
 
@@ -54,6 +55,8 @@ def encode_examples(
     prompt) each example also gets its prompt's token ids; with ``hints`` its own feature as a feature hint
     (training always hints the record's feature: what ``--feature-hint`` generates from is chosen then).
     ``special`` frames the explanations (a run's recorded start); by default the tokenizer's <bos> and <eos>.
+    ``max_tokens`` cuts each explanation to its first tokens, keeping <eos> after them (a model plugin's own
+    length: the baselines' authors cut at 15 words); None keeps them as prepared.
     """
     special = special if special is not None else special_tokens(tokenizer)
     chosen = [records[n] for n in numbers]
@@ -65,7 +68,7 @@ def encode_examples(
         record_numbers=list(numbers),
         users=[entities.user_row(r.user, f"{source} record {n}") for n, r in zip(numbers, chosen)],
         items=[entities.item_row(r.item, f"{source} record {n}") for n, r in zip(numbers, chosen)],
-        token_ids=[[special.bos, *ids, special.eos] for ids in encoded],
+        token_ids=[[special.bos, *ids[:max_tokens], special.eos] for ids in encoded],
         ratings=[float(r.rating) for r in chosen],
         prompt_ids=discrete_prompt_ids(chosen, tokenizer, features) if features is not None else None,
         hint_ids=hint_ids([r.feature for r in chosen], tokenizer) if hints else None,

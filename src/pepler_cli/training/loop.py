@@ -21,8 +21,9 @@ from typing import Protocol
 import torch
 
 from pepler_cli.distributed import SINGLE, World, all_reduce_max, all_reduce_sum, shard
-from pepler_cli.modeling.base import Losses, PromptModel
-from pepler_cli.strategies import Stage
+from pepler_cli.modeling.base import Losses, at_least_one
+from pepler_cli.plugins import ExplanationModel
+from pepler_cli.strategies import PEPLER_OPTIMIZATION, Optimization, Stage
 from pepler_cli.training.examples import Examples, batch_rows, collate_rows
 from pepler_cli.training.steps import (
     agreed_stop,
@@ -92,7 +93,7 @@ class SilentReporter:
     def epoch_finished(self, stage: Stage, record: EpochRecord) -> None: ...
 
 
-def set_trainable(model: PromptModel, stage: Stage) -> list[torch.nn.Parameter]:
+def set_trainable(model: ExplanationModel, stage: Stage) -> list[torch.nn.Parameter]:
     trainable: list[torch.nn.Parameter] = []
     for group, parameters in model.parameter_groups().items():
         for parameter in parameters:
@@ -102,14 +103,31 @@ def set_trainable(model: PromptModel, stage: Stage) -> list[torch.nn.Parameter]:
     return trainable
 
 
-def make_optimizer(parameters: list[torch.nn.Parameter], learning_rate: float) -> torch.optim.Optimizer:
-    """AdamW (the paper's optimizer) in its fused form: one kernel over all parameters instead of a Python
-    loop of small ones. Measured on 2 CPU cores with gpt2-tiny's 7M parameters: 0.09 s a step instead of 0.7 s,
-    a quarter of a whole training step. The update rule is the same."""
+def make_optimizer(
+    parameters: list[torch.nn.Parameter],
+    learning_rate: float,
+    optimization: Optimization = PEPLER_OPTIMIZATION,
+) -> torch.optim.Optimizer:
+    """The stage's optimizer: AdamW (the paper's), Adam or plain SGD (the baselines' authors'), in the fused form
+    where torch has one: one kernel over all parameters instead of a Python loop of small ones. Measured on 2 CPU
+    cores with gpt2-tiny's 7M parameters: 0.09 s a step instead of 0.7 s, a quarter of a whole training step.
+    The update rule is the same."""
+    kinds = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+    kind = kinds[optimization.optimizer]
     try:
-        return torch.optim.AdamW(parameters, lr=learning_rate, fused=True)
+        return kind(parameters, lr=learning_rate, fused=True)
     except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
-        return torch.optim.AdamW(parameters, lr=learning_rate)
+        return kind(parameters, lr=learning_rate)
+
+
+def stage_learning_rate(base: float, optimization: Optimization, record: StageRecord) -> float:
+    """The learning rate of the stage's next epoch: ``base``, cut by ``decay_on_plateau`` once per epoch so far
+    that did not improve (PETER's authors' rule). Derived from the stage's record, so a resumed stage continues
+    with the rate it had."""
+    if optimization.decay_on_plateau is None:
+        return base
+    misses = sum(1 for epoch in record.epochs if not epoch.improved)
+    return base * optimization.decay_on_plateau**misses
 
 
 def autocast(options: LoopOptions) -> contextlib.AbstractContextManager:
@@ -119,14 +137,18 @@ def autocast(options: LoopOptions) -> contextlib.AbstractContextManager:
 
 
 def objective(losses: Losses, rating_weight: float) -> torch.Tensor:
-    """Mean token NLL plus λ times the mean squared rating error (paper eq. 14)."""
+    """Mean token NLL plus λ times the mean squared rating error (paper eq. 14), plus a model's weighted
+    auxiliary loss (PETER's)."""
     text, rating = objective_parts(losses)
-    return text if rating is None else text + rating_weight * rating
+    total = text if rating is None else text + rating_weight * rating
+    if losses.auxiliary_sum is not None:
+        total = total + losses.auxiliary_weight * losses.auxiliary_sum / at_least_one(losses.auxiliary_count)
+    return total
 
 
 def objective_parts(losses: Losses) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The mean token NLL and the mean squared rating error (None without a rating head)."""
-    text = losses.text_nll_sum / max(losses.text_tokens, 1)
+    text = losses.text_nll_sum / at_least_one(losses.text_tokens)
     if losses.rating_se_sum is None:
         return text, None
     return text, losses.rating_se_sum / max(losses.ratings, 1)
@@ -222,7 +244,7 @@ class _FiniteWatch:
 
 
 def train_stage(
-    model: PromptModel,
+    model: ExplanationModel,
     stage: Stage,
     train: Examples,
     valid: Examples,
@@ -245,10 +267,10 @@ def train_stage(
     shard_lm = options.fsdp and "lm" in stage.trains
     module = wrap(model, options.world, options.device, shard_lm)
     trainable = set_trainable(model, stage)
-    optimizer = make_optimizer(trainable, options.learning_rate)
+    optimizer = make_optimizer(trainable, options.learning_rate, stage.optimization)
     # Name only the groups this model has: a run without a rating head trains no "rating_head".
     groups = [g for g, params in model.parameter_groups().items() if g in stage.trains and params]
-    stage = Stage(stage.name, tuple(groups))
+    stage = Stage(stage.name, tuple(groups), stage.optimization)
     reporter.stage_started(stage, sum(p.numel() for p in trainable))
     if resume is None:
         progress = StageProgress(StageRecord(stage.name, groups), 0, snapshot(trainable))
@@ -288,7 +310,7 @@ def train_stage(
 
 
 def run_epoch(
-    model: PromptModel,
+    model: ExplanationModel,
     module: torch.nn.Module,
     stage: Stage,
     train: Examples,
@@ -307,10 +329,12 @@ def run_epoch(
     if progress.position is None or progress.position.epoch != epoch:
         progress.position = EpochPosition(epoch, 0, torch.zeros((), device=options.device), 0.0)
     started = time.perf_counter() - progress.position.seconds
+    for group in optimizer.param_groups:
+        group["lr"] = stage_learning_rate(options.learning_rate, stage.optimization, record)
     train_loss = train_epoch(
         model, module, stage, train, optimizer, options, reporter, progress, checkpointing
     )
-    valid_scores = evaluate(model, valid, options, module)
+    valid_scores = evaluate(model, valid, options, module, stage.optimization.selection_rating_weight)
     if not math.isfinite(valid_scores["loss"]):
         raise NonFiniteLoss("validation loss", stage.name, epoch, None)
     progress.position = None
@@ -332,7 +356,8 @@ def run_epoch(
     if improved:
         record.best_epoch, record.best_valid_loss = epoch, valid_scores["loss"]
         progress.best_state = snapshot(trainable)
-        progress.epochs_without_improvement = 0
+        if stage.optimization.patience_counts == "consecutive":
+            progress.epochs_without_improvement = 0
     else:
         progress.epochs_without_improvement += 1
     if progress.epochs_without_improvement >= options.patience:
@@ -342,7 +367,7 @@ def run_epoch(
 
 
 def train_epoch(
-    model: PromptModel,
+    model: ExplanationModel,
     module: torch.nn.Module,
     stage: Stage,
     train: Examples,
@@ -375,6 +400,8 @@ def train_epoch(
             module, train, rows, world, options.grad_accum, options.rating_weight, options.pad_id,
             options.device, lambda: autocast(options),
         )  # fmt: skip
+        if stage.optimization.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(trainable_of(optimizer), stage.optimization.clip_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         position.batches_done += 1
@@ -407,7 +434,7 @@ def train_epoch(
 
 
 def train_one_epoch(
-    model: PromptModel,
+    model: ExplanationModel,
     stage: Stage,
     epoch: int,
     train: Examples,
@@ -425,10 +452,15 @@ def train_one_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: PromptModel, examples: Examples, options: LoopOptions, module: torch.nn.Module | None = None
+    model: ExplanationModel,
+    examples: Examples,
+    options: LoopOptions,
+    module: torch.nn.Module | None = None,
+    rating_weight: float | None = None,
 ) -> dict[str, float]:
     """Token-weighted text loss, mean squared rating error and their λ-weighted total (over every rank's
-    share of the batches: the same numbers on every rank).
+    share of the batches: the same numbers on every rank); ``rating_weight`` is that λ (default: the
+    training λ of ``options``). A model's auxiliary loss (PETER's context words) does not count here.
 
     ``module`` (the stage's wrapped losses) is called when the LM is sharded: FSDP gathers the weights in its
     forward, and every rank then makes the same number of calls (a rank short of batches repeats one, unused).
@@ -453,6 +485,7 @@ def evaluate(
         if losses.rating_se_sum is not None:
             squared += losses.rating_se_sum.float()
             ratings += losses.ratings
+    tokens = int(tokens)  # a model may count on the device: read once, after the last batch
     if options.world.distributed:
         counts = torch.tensor([tokens, ratings], dtype=torch.float64, device=options.device)
         all_reduce_sum(nll, options.world), all_reduce_sum(squared, options.world)
@@ -461,8 +494,13 @@ def evaluate(
     scores = {"text_loss": text_loss, "loss": text_loss}
     if ratings:
         scores["rating_mse"] = float(squared) / ratings
-        scores["loss"] = text_loss + options.rating_weight * scores["rating_mse"]
+        weight = options.rating_weight if rating_weight is None else rating_weight
+        scores["loss"] = text_loss + weight * scores["rating_mse"]
     return scores
+
+
+def trainable_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
 
 
 def snapshot(parameters: list[torch.nn.Parameter]) -> list[torch.Tensor]:

@@ -5,7 +5,9 @@ on every rank. Each rank takes every world-size-th of them and splits its share 
 micro-batches. Each micro-batch's loss is its token NLL sum divided by the *global* batch's target tokens
 (plus λ times its squared rating errors over the global batch's ratings), times the world size because DDP
 averages gradients over ranks: the summed gradients are then exactly those of the paper's loss on the whole
-batch (eq. 14), whatever the number of ranks and micro-batches. A rank whose share of a short last batch is
+batch (eq. 14), whatever the number of ranks and micro-batches. A model's auxiliary loss (PETER's context
+words) is the mean over each micro-batch's own targets, weighted by its share of the batch's examples: exact
+with one micro-batch on one process (the authors' setting), an approximation otherwise. A rank whose share of a short last batch is
 empty runs a zero-weighted micro-batch so that every rank makes the same backward calls.
 """
 
@@ -19,15 +21,16 @@ import torch
 from torch import nn
 
 from pepler_cli.distributed import World, all_reduce_max, all_reduce_sum, shard
-from pepler_cli.modeling.base import Losses, PromptModel
+from pepler_cli.modeling.base import Losses, at_least_one
 from pepler_cli.modeling.batch import Batch
+from pepler_cli.plugins import ExplanationModel
 from pepler_cli.training.examples import Examples, collate_rows
 
 
 class LossForward(nn.Module):
     """The model's losses as ``forward``: DistributedDataParallel synchronises gradients through forward."""
 
-    def __init__(self, model: PromptModel) -> None:
+    def __init__(self, model: ExplanationModel) -> None:
         super().__init__()
         self.model = model
 
@@ -35,7 +38,7 @@ class LossForward(nn.Module):
         return self.model.losses(batch)
 
 
-def wrap(model: PromptModel, world: World, device: torch.device, shard_lm: bool = False) -> nn.Module:
+def wrap(model: ExplanationModel, world: World, device: torch.device, shard_lm: bool = False) -> nn.Module:
     """The module a step calls: the losses themselves, inside DDP when there are several ranks, or sharded
     with FSDP (``shard_lm``: each transformer block, then the rest) for a backbone too large for one GPU.
 
@@ -49,8 +52,9 @@ def wrap(model: PromptModel, world: World, device: torch.device, shard_lm: bool 
     if shard_lm:
         from torch.distributed.fsdp import fully_shard
 
-        block_types = set(getattr(model.lm, "_no_split_modules", None) or ())
-        for block in model.lm.modules():
+        lm = getattr(model, "lm", model)  # PEPLER's LM; other models are sharded as one block
+        block_types = set(getattr(lm, "_no_split_modules", None) or ())
+        for block in lm.modules():
             if type(block).__name__ in block_types:
                 fully_shard(block)
         fully_shard(module)
@@ -94,6 +98,7 @@ def train_step(
     parts = micro_batches(rows, world, grad_accum)
     text_sum: torch.Tensor | None = None
     rating_sum: torch.Tensor | None = None
+    auxiliary_sum: torch.Tensor | None = None
     for index, (part, weight) in enumerate(parts):
         batch = collate_rows(train, part, pad_id).to(device)
         last = index == len(parts) - 1
@@ -107,13 +112,25 @@ def train_step(
             if losses.rating_se_sum is not None:
                 rating = _scaled(losses.rating_se_sum / len(rows), weight)
             loss = text if rating is None else text + rating_weight * rating
+            auxiliary = None
+            if losses.auxiliary_sum is not None:
+                share = weight * len(part) / len(rows)
+                mean = losses.auxiliary_sum / at_least_one(losses.auxiliary_count)
+                auxiliary = losses.auxiliary_weight * _scaled(mean, share)
+                loss = loss + auxiliary
             # DDP averages over ranks; the batch's loss is the sum of the ranks' shares.
             (loss * world.size if world.distributed else loss).backward()
         text_sum = text.detach() if text_sum is None else text_sum + text.detach()
         if rating is not None:
             rating_sum = rating.detach() if rating_sum is None else rating_sum + rating.detach()
+        if auxiliary is not None:
+            auxiliary_sum = (
+                auxiliary.detach() if auxiliary_sum is None else auxiliary_sum + auxiliary.detach()
+            )
     assert text_sum is not None  # grad_accum >= 1
     total = text_sum if rating_sum is None else text_sum + rating_weight * rating_sum
+    if auxiliary_sum is not None:
+        total = total + auxiliary_sum
     return StepLosses(total, text_sum, rating_sum)
 
 

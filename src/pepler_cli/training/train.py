@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -30,22 +30,11 @@ from pepler_cli.devices import use_bf16
 from pepler_cli.distributed import World, barrier, current_world, process_group, rank_device
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import atomic_directory, ensure_new_output, output_lock
-from pepler_cli.modeling.base import PromptModel
-from pepler_cli.modeling.build import initial_model, prompt_digest
-from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.entities import EntityIndex
-from pepler_cli.modeling.feature_scorer import FeatureScorer, fit_feature_scorer
-from pepler_cli.modeling.special_tokens import explanation_start, special_tokens
-from pepler_cli.plugins import (
-    Backbone,
-    RatingHead,
-    get_backbone,
-    get_rating_head,
-    registry,
-)
+from pepler_cli.plugins import ExplanationModel, ModelPlugin, TrainingSetup, get_model, registry
 from pepler_cli.run_model import write_run_files
 from pepler_cli.runs import RUN_FORMAT
-from pepler_cli.strategies import Stage, stages_of, uses_lora
+from pepler_cli.strategies import Stage
 from pepler_cli.training.checkpoint import (
     Resumed,
     checkpoint_dir,
@@ -71,9 +60,6 @@ from pepler_cli.training.loop import (
 from pepler_cli.training.scalars import LoggingReporter, ScalarSink, logs_dir, move_logs, open_sink
 from pepler_cli.training.steps import is_sharded, whole
 from pepler_cli.training.token_cache import explanation_token_ids
-
-if TYPE_CHECKING:
-    from pepler_cli.modeling.lora import LoraSettings
 
 
 def train(
@@ -116,20 +102,18 @@ def _train_locked(
 ) -> dict[str, Any]:
     reporter = reporter if reporter is not None else SilentReporter()
     started = time.perf_counter()
+    plugin = get_model(config.model)
+    config = plugin.resolve(config)
     dataset = load_prepared(config.data)
     train_numbers, valid_numbers = _training_parts(config, dataset)
     split_check = _check_split(config, dataset)
-    backbone = get_backbone(config.backbone)
-    head_plugin = get_rating_head(config.rating_head) if config.rating_head else None  # named before loading
     device = rank_device(world, config.device)
     bf16 = use_bf16(config.precision, device)
 
-    tokenizer = backbone.load_tokenizer(config.backbone_path)
     entities = EntityIndex.from_records(dataset.records)
-    model, lora = _build(config, backbone, head_plugin, entities)  # seeds the global generator
-    special = special_tokens(tokenizer, explanation_start(tokenizer))
-    model.lead = special.lead
-    initial = prompt_digest(model)
+    setup = TrainingSetup(config, dataset, entities, train_numbers, valid_numbers, world)
+    built = plugin.build(setup)  # seeds the global generator
+    model, tokenizer, special = built.model, built.tokenizer, built.special
     checkpoint = checkpoint_dir(config.out)
     resumed = _resume_point(config, checkpoint, dataset.manifest.get("fingerprint"))
     if resumed is not None:
@@ -137,11 +121,13 @@ def _train_locked(
         restore_rng(resumed.rng)
         if resumed.current.position is not None and not world.is_main:
             resumed.current.position.loss_sum.zero_()  # the saved sum is the whole job's: rank 0 carries it
-    model = model.to(device)
+    model.to(device)
 
     source = str(Path(config.data) / "records.jsonl")
     features = (
-        FeatureIndex.from_training(dataset.records, train_numbers) if config.prompt == "discrete" else None
+        FeatureIndex.from_training(dataset.records, train_numbers)
+        if model.prompt_kind == "discrete"
+        else None
     )
     token_ids = explanation_token_ids(dataset, tokenizer)
     hints = config.feature_hint != "none"
@@ -156,18 +142,19 @@ def _train_locked(
             token_ids,
             special=special,
             hints=hints,
+            max_tokens=built.max_tokens,
         )
         for numbers in (train_numbers, valid_numbers)
     )
     if not len(train) or not len(valid):
         raise PeplerError(f"{config.data}: split {config.split} has an empty train or validation part")
-    assert config.learning_rate is not None and config.strategy is not None  # filled in by TrainConfig
+    assert config.learning_rate is not None  # filled in by TrainConfig or the model plugin
     options = LoopOptions(
         learning_rate=config.learning_rate,
         batch_size=config.batch_size,
         max_epochs=config.epochs,
         patience=config.patience,
-        rating_weight=config.rating_weight if model.rating_head is not None else 0.0,
+        rating_weight=config.rating_weight if model.predicts_ratings else 0.0,
         seed=config.seed,
         device=device,
         bf16=bf16,
@@ -177,7 +164,7 @@ def _train_locked(
         world=world,
         fsdp=config.fsdp and world.distributed,
     )
-    stages = stages_of(config.strategy)
+    stages = plugin.stages(config)
     sink = _scalar_sink(config, world, resumed)
     if sink is not None:
         done = [*(resumed.finished if resumed else []), *([resumed.current.record] if resumed else [])]
@@ -206,56 +193,31 @@ def _train_locked(
                 "--precision fp32"
             ) from None
     if is_sharded(model):  # FSDP: every rank gathers the whole model, which rank 0 then writes
-        model = _whole_model(model, config, backbone, head_plugin, entities)
-    scorer = _feature_scorer(config, model, entities, dataset, world) if hints else None
-    # A backbone trained from scratch cannot be referenced by name: its weights are stored like tuned ones.
-    backbone_tuned = config.from_scratch or any("lm" in s.trains for s in stages)
+        built.model = model = _whole_model(model, plugin, setup)
     if resumed is not None:
         started -= resumed.seconds  # the manifest's training time includes the interrupted part
     manifest = _manifest(config, command, dataset, records, device, bf16, len(train), len(valid), started)
+    extra = dict(built.manifest or {})
     manifest["model"] = {
-        "prompt": config.prompt,
+        "name": config.model,
         "users": len(entities.users),
         "items": len(entities.items),
-        "width": backbone.embedding_width(model.lm),
         "parameters": sum(p.numel() for p in model.parameters()),
         "explanation_start": special.start,  # modeling/special_tokens.py: what every explanation follows
+        **({"max_tokens": built.max_tokens} if built.max_tokens is not None else {}),
+        **extra.pop("model", {}),
     }
-    if scorer is not None:
-        manifest["feature_scorer"] = {"validation_hit_rate": round(scorer[1], 4)}
-    manifest["backbone"] = {
-        "name": config.backbone,
-        "weights": backbone.describe_weights(config.backbone_path),
-        "from_scratch": config.from_scratch,
-        "trust_remote_code": config.trust_remote_code,  # loading the run passes the same (run_model.py)
-    }
+    manifest.update(extra)
     manifest["dataset"].update(split_check)
-    if initial is not None:
-        manifest["initial"] = {"prompt_sha256": initial}  # what `pepler attention --before` rebuilds
-    if lora is not None:
-        manifest["lora"] = lora.as_dict()
     manifest["distributed"] = _layout(config, world, device)
     if not world.is_main:
         return manifest
     with atomic_directory(config.out, overwrite=config.overwrite) as directory:
         move_logs(config.out, directory)
-        manifest = write_run_files(
-            directory, model, tokenizer, entities, backbone, backbone_tuned, manifest, scorer
-        )
+        manifest = write_run_files(directory, plugin, built, setup, manifest)
     remove_checkpoint(checkpoint)  # only now: the finished run holds everything it had
     shutil.rmtree(logs_dir(config.out), ignore_errors=True)
     return manifest
-
-
-def _feature_scorer(
-    config: TrainConfig, model: Any, entities: EntityIndex, dataset: PreparedDataset, world: World
-) -> tuple[FeatureScorer, float] | None:
-    """The learned feature predictor fitted on the trained vectors (rank 0 writes the run: it alone fits it);
-    a discrete prompt has no vectors to fit it on."""
-    if not world.is_main or not isinstance(model, ContinuousPromptModel):
-        return None
-    train_numbers, valid_numbers = dataset.splits[config.split][0], dataset.splits[config.split][1]
-    return fit_feature_scorer(model, entities, dataset.records, train_numbers, valid_numbers, config.seed)
 
 
 def _drop_logs_without_checkpoint(config: TrainConfig, world: World) -> None:
@@ -307,42 +269,10 @@ def _check_split(config: TrainConfig, dataset: PreparedDataset) -> dict[str, Any
     return {"split_checked": True, "allow_unseen": allow, **({"unseen": unseen} if unseen else {})}
 
 
-def _build(
-    config: TrainConfig, backbone: Backbone, head_plugin: RatingHead | None, entities: EntityIndex
-) -> tuple[PromptModel, LoraSettings | None]:
-    """The prompt model as training starts (``modeling.build.initial_model``: ``pepler attention --before``
-    rebuilds the same), with LoRA adapters when the strategy uses them; returns it and the resolved LoRA
-    settings (None without LoRA)."""
-    assert config.strategy is not None  # filled in by TrainConfig
-    lora = None
-    if uses_lora(config.strategy):
-        from pepler_cli.modeling.lora import LoraSettings  # peft: only LoRA runs pay its import
-
-        targets = tuple(config.lora_targets) if config.lora_targets else None
-        lora = LoraSettings(config.lora_rank, config.lora_alpha, config.lora_dropout, targets)
-    return initial_model(
-        config.prompt,
-        backbone,
-        config.backbone_path,
-        entities,
-        head_plugin,
-        seed=config.seed,
-        from_scratch=config.from_scratch,
-        lora=lora,
-        trust_remote_code=config.trust_remote_code,
-    )
-
-
-def _whole_model(
-    sharded: PromptModel,
-    config: TrainConfig,
-    backbone: Backbone,
-    head_plugin: RatingHead | None,
-    entities: EntityIndex,
-) -> PromptModel:
+def _whole_model(sharded: Any, plugin: ModelPlugin, setup: TrainingSetup) -> ExplanationModel:
     """An unsharded copy of an FSDP-trained model (a collective: every rank gathers every tensor, in order)."""
     state = {name: whole(tensor).detach().cpu() for name, tensor in sharded.state_dict().items()}
-    model, _ = _build(config, backbone, head_plugin, entities)
+    model = plugin.build(setup).model
     model.load_state_dict(state)
     return model  # on the host: rank 0 writes it from there
 
@@ -397,7 +327,7 @@ def _resume_point(config: TrainConfig, checkpoint: Path, fingerprint: str | None
 def _train_stages(
     config: TrainConfig,
     dataset: Any,
-    model: PromptModel,
+    model: ExplanationModel,
     stages: tuple[Stage, ...],
     train: Examples,
     valid: Examples,
@@ -432,7 +362,7 @@ def _save_checkpoint(
     checkpoint: Path,
     config: TrainConfig,
     fingerprint: str | None,
-    model: PromptModel,
+    model: ExplanationModel,
     groups_trained: set[str],
     finished: list[StageRecord],
     started: float,
@@ -471,7 +401,9 @@ def _manifest(
     valid_size: int,
     started: float,
 ) -> dict[str, Any]:
-    plugins = {"backbone": registry.version_of("backbone", config.backbone)}
+    plugins = {"model": registry.version_of("model", config.model)}
+    if config.backbone:
+        plugins["backbone"] = registry.version_of("backbone", config.backbone)
     if config.rating_head:
         plugins["rating_head"] = registry.version_of("rating_head", config.rating_head)
     return {
