@@ -111,6 +111,21 @@ def assert_close_runs(a: Path, b: Path) -> None:
             assert ea["train_loss"] == pytest.approx(eb["train_loss"], rel=TOLERANCE)
 
 
+def test_a_model_plugin_trains_under_ddp_as_in_one_process(nete_tiny_data, tmp_path):
+    """Nothing in the distributed machinery knows the model: NRT (no dropout, so the ranks draw nothing) on two
+    ranks and two micro-batches each trains the model one process trains."""
+    args = [
+        "train", "--model", "nrt", "--data", str(nete_tiny_data), "--epochs", "2", "--batch-size", "8",
+        "--model-option", "emsize=16", "--model-option", "nhid=16", "--seed", "3", "--device", "cpu",
+    ]  # fmt: skip
+    run(single(*args, "--out", str(tmp_path / "one")))
+    run(torchrun(*args, "--out", str(tmp_path / "ddp"), "--grad-accum", "2"))
+    ours, theirs = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("ddp", "one"))
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=TOLERANCE, atol=TOLERANCE, msg=name)
+
+
 @pytest.fixture(scope="module")
 def single_run(nete_tiny_data, no_dropout_backbone, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("single") / "run"

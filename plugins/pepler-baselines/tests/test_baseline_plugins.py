@@ -239,3 +239,34 @@ def test_the_vocabulary_survives_a_round_trip(tmp_path):
     (tmp_path / "vocabulary.json").write_text("{}")
     with pytest.raises(PeplerError, match="vocabulary.json: not a word vocabulary"):
         WordVocabulary.load(tmp_path)
+
+
+def test_a_sweep_and_a_report_hold_pepler_and_a_baseline_side_by_side(nete_tiny_data, tmp_path):
+    """One grid over two config files: PEPLER on the tiny GPT-2 and NRT, each on two splits, folded by split."""
+    pepler = tmp_path / "pepler.yaml"
+    pepler.write_text("backbone: gpt2-tiny\nstrategy: joint\nepochs: 1\nbatch-size: 16\n")
+    nrt = tmp_path / "nrt.yaml"
+    nrt.write_text("model: nrt\nmodel-options: {emsize: 16, nhid: 16}\nepochs: 2\n")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mixed",
+                "data": str(nete_tiny_data),
+                "out": str(tmp_path / "out"),
+                "train": {"logger": "none"},
+                "grid": {"config": [str(pepler), str(nrt)], "split": [1, 2]},
+                "compare": {"group-by": ["split"]},
+            }
+        )
+    )
+    result = runner.invoke(app, ["sweep", str(sweep)])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert [group["n"] for group in comparison["groups"]] == [2, 2]
+    runs = sorted((tmp_path / "out" / "runs").iterdir())
+    report = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", *map(str, runs), "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    page = report.read_text(encoding="utf-8")
+    assert "<td>nrt</td>" in page and "<td>pepler</td>" in page
