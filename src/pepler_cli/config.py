@@ -139,9 +139,8 @@ class TrainConfig(BaseModel):
     backbone_path: str | None = None
     from_scratch: bool = False  # the backbone's architecture, randomly initialised (seeded), not its weights
     rating_head: str | None = None
-    rating_weight: float = Field(
-        0.01, ge=0
-    )  # λ, the authors' rating_reg (another model may have its own default)
+    # λ, the authors' rating_reg; a model plugin may have its own default (NRT 1, PETER 0.1), as for batch_size.
+    rating_weight: float = Field(0.01, ge=0)
     learning_rate: float | None = Field(None, gt=0)  # default: DEFAULT_LEARNING_RATE of the prompt kind
     batch_size: int = Field(128, ge=1)
     epochs: int = Field(100, ge=1)
