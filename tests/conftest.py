@@ -33,6 +33,29 @@ def tiny_lm(tiny_backbone):
     return tiny_backbone.load_model()
 
 
+@pytest.fixture(scope="session")
+def rated_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(dataset, run): the NETE fixture prepared, and a tiny continuous-prompt run with an MLP rating head
+    trained on it for one epoch; shared by the tests of explaining pairs (test_pairs.py, test_serve.py)."""
+    from typer.testing import CliRunner
+
+    from pepler_cli.cli.app import app
+
+    root = tmp_path_factory.mktemp("rated")
+    data, run = root / "data", root / "run"
+    nete = REPO / "tests" / "fixtures" / "nete-tiny"
+    runner = CliRunner()
+    prepared = runner.invoke(app, ["prepare", "tripadvisor", "--source", str(nete), "--out", str(data)])
+    assert prepared.exit_code == 0, prepared.output
+    trained = runner.invoke(
+        app,
+        ["train", "--data", str(data), "--out", str(run), "--strategy", "joint", "--rating-head", "mlp",
+         "--backbone", "gpt2-tiny", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--logger", "none"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    return data, run
+
+
 # The feature set of the `scored_dataset` fixture.
 SCORED_FEATURES = {"breakfast", "location", "room", "staff"}
 

@@ -59,7 +59,8 @@ def test_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
         ('{"user": "u1", ', "not valid JSON"),
         ("[1, 2]", "expected a JSON object, got a list"),
         (json.dumps({k: v for k, v in GOOD.items() if k != "generated"}), "missing field 'generated'"),
-        (json.dumps({**GOOD, "reference": None}), "field 'reference' must be a string, got null"),
+        (json.dumps({**GOOD, "reference": ["r"]}), "field 'reference' must be a string, got a list"),
+        (json.dumps({**GOOD, "user": None}), "field 'user' must be a string, got null"),
         (json.dumps({**GOOD, "rating": "5"}), "field 'rating' must be a number, got a string"),
         (json.dumps({**GOOD, "predicted_rating": True}),
          "field 'predicted_rating' must be a number, got a boolean"),
@@ -74,6 +75,16 @@ def test_bad_line_names_file_line_and_field(tmp_path: Path, line: str, message: 
     assert caught.value.message.startswith(f"{path}:2: {message}")
     assert "\n" not in caught.value.message
     assert caught.value.exit_code == 1
+
+
+def test_reference_and_feature_may_be_absent(tmp_path: Path) -> None:
+    """Predictions of a pairs file (generate --pairs) may have neither: absent, or null."""
+    bare = {k: v for k, v in GOOD.items() if k not in ("reference", "feature")}
+    path = write_lines(tmp_path / "p.jsonl", json.dumps(bare), json.dumps({**bare, "reference": None}))
+    read = read_predictions(path)
+    assert [(p.reference, p.feature) for p in read] == [(None, None), (None, None)]
+    write_predictions(tmp_path / "again.jsonl", read)
+    assert json.loads((tmp_path / "again.jsonl").read_text().splitlines()[0]) == bare
 
 
 def test_missing_empty_and_non_utf8_files(tmp_path: Path) -> None:

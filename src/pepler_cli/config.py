@@ -201,16 +201,14 @@ class TrainConfig(BaseModel):
         return self
 
 
-class GenerateConfig(BaseModel):
-    """``pepler generate``: a run explains one part of a split into a predictions file."""
+class ExplainingConfig(BaseModel):
+    """How a run explains pairs: what ``generate``, ``explain`` and ``serve`` share (decoding, unknown and cold
+    users and items, feature hints, device)."""
 
     model_config = ConfigDict(extra="forbid")
 
     run: Path
     data: Path | None = None  # default: the dataset the run was trained on
-    split: Literal["train", "validation", "test"] = "test"
-    split_number: int | None = Field(None, ge=1)  # default: the run's split
-    out: Path
     max_tokens: int | None = Field(None, ge=1, le=512)  # default: the run's explanation length (PEPLER: 20)
     decoding: Decoding = "greedy"
     beams: int = Field(4, ge=1, le=64)
@@ -225,7 +223,6 @@ class GenerateConfig(BaseModel):
     seed: int = 1111
     batch_size: int = Field(256, ge=1)
     clean_up_spaces: bool = True  # clean decoded explanations as the authors' transformers 4.x did
-    limit: int | None = Field(None, ge=1)
     unknown: UnknownPairs = "error"  # pairs whose user or item the run never trained
     # What a cold user or item gets (generation/cold_start.py); error: none, as --unknown says.
     cold_start: ColdStart = "error"
@@ -237,10 +234,9 @@ class GenerateConfig(BaseModel):
     feature: str | None = Field(None, min_length=1)  # the caller's feature for every pair (a chosen hint)
     trust_remote_code: bool = False  # needed to load a run trained with --trust-remote-code
     device: Device = "auto"
-    overwrite: bool = False
 
     @model_validator(mode="after")
-    def _check_beam_groups(self) -> GenerateConfig:
+    def _check_beam_groups(self) -> ExplainingConfig:
         diverse = self.beam_groups > 1 or self.diversity_penalty > 0
         if diverse and self.decoding != "beam":
             raise ValueError("--beam-groups and --diversity-penalty are options of --decoding beam")
@@ -253,7 +249,7 @@ class GenerateConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _check_cold_start(self) -> GenerateConfig:
+    def _check_cold_start(self) -> ExplainingConfig:
         if self.feature is not None and self.feature_hint is not None:
             raise ValueError(
                 f"--feature chooses the hint itself; --feature-hint {self.feature_hint} chooses another: give one"
@@ -274,6 +270,48 @@ class GenerateConfig(BaseModel):
                 "not read it"
             )
         return self
+
+
+class GenerateConfig(ExplainingConfig):
+    """``pepler generate``: a run explains one part of a split, or the pairs of a file, into a predictions
+    file."""
+
+    split: Literal["train", "validation", "test"] = "test"
+    split_number: int | None = Field(None, ge=1)  # default: the run's split
+    pairs: Path | None = None  # explain these pairs (data/pairs.py) instead of a part of a split
+    out: Path
+    limit: int | None = Field(None, ge=1)
+    overwrite: bool = False
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> GenerateConfig:
+        chose_part = {"split", "split_number"} & self.model_fields_set
+        if self.pairs is not None and chose_part:
+            flag = _flag(min(chose_part))
+            raise ValueError(
+                f"--pairs explains the pairs of a file; {flag} chooses a part of a split: give one"
+            )
+        return self
+
+
+class ExplainConfig(ExplainingConfig):
+    """``pepler explain``: one pair's explanation (and rating), for a quick look."""
+
+    user: str = Field(min_length=1)
+    item: str = Field(min_length=1)
+
+
+class ServeConfig(ExplainingConfig):
+    """``pepler serve``: an HTTP API that explains the pairs of each request (serving/)."""
+
+    host: str = "127.0.0.1"  # loopback unless a token is configured
+    port: int = Field(8000, ge=1, le=65535)
+    token_file: Path | None = None  # requests must carry its token (Authorization: Bearer ...)
+    batch_wait_ms: float = Field(5.0, ge=0, le=10_000)  # how long a batch waits for more requests
+    queue_size: int = Field(64, ge=1)  # requests waiting to be decoded; one more is answered 503
+    request_timeout: float = Field(60.0, gt=0)  # seconds a request may wait for its explanations
+    max_pairs: int = Field(256, ge=1)  # pairs in one request
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # size of one request's body
 
 
 class ProbeConfig(BaseModel):

@@ -24,6 +24,8 @@ from pepler_cli.files import atomic_file, describe, read_user_text, read_yaml_ma
 META_FORMAT = "pepler-predictions-meta/1"
 
 _TEXT_FIELDS = ("user", "item", "reference", "generated", "feature")
+# Predictions of a pairs file (generate --pairs) may have no reference and no feature: the line leaves them out.
+_OPTIONAL_TEXT_FIELDS = ("reference", "feature")
 _RATING_FIELDS = ("rating", "predicted_rating")
 # Prediction.cold: which side of the pair the run knew little or nothing of (generation/cold_start.py).
 COLD_MARKS = ("user", "item", "user+item")
@@ -35,9 +37,9 @@ class Prediction:
 
     user: str
     item: str
-    reference: str  # the ground-truth explanation as stored in the prepared dataset
+    reference: str | None  # the ground-truth explanation (None: a pair given without one, generate --pairs)
     generated: str  # decoded after cutting at the end-of-sequence token id
-    feature: str  # the ground-truth feature, for FMR
+    feature: str | None  # the ground-truth feature, for FMR (None: a pair given without one)
     rating: float | None = None
     predicted_rating: float | None = None
     cold: str | None = None  # "user", "item" or "user+item": a cold pair (generate --cold-start); None: warm
@@ -48,7 +50,9 @@ class Prediction:
     def to_json(self) -> dict[str, Any]:
         """The JSON object of one line; unknown ratings and a warm pair's ``cold`` are left out, as the format
         says."""
-        record: dict[str, Any] = {name: getattr(self, name) for name in _TEXT_FIELDS}
+        record: dict[str, Any] = {
+            name: getattr(self, name) for name in _TEXT_FIELDS if getattr(self, name) is not None
+        }
         for name in _RATING_FIELDS:
             if getattr(self, name) is not None:
                 record[name] = getattr(self, name)
@@ -64,6 +68,9 @@ def _parse_record(record: Any, where: str) -> Prediction:
         raise PeplerError(f"{where}: expected a JSON object, got {describe(record, json=True)}")
     values: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
+        if record.get(name) is None and name in _OPTIONAL_TEXT_FIELDS:
+            values[name] = None
+            continue
         if name not in record:
             raise PeplerError(f"{where}: missing field '{name}'")
         if not isinstance(record[name], str):

@@ -35,6 +35,7 @@ from pepler_cli.evaluation.training_view import TrainingView
 from pepler_cli.files import atomic_write_text, ensure_new_output, output_lock
 from pepler_cli.generation import generate as generation
 from pepler_cli.generation.decode import DecodeOptions
+from pepler_cli.generation.explainer import decode_texts
 from pepler_cli.generation.hints import hint_plan
 from pepler_cli.modeling.batch import PromptInputs
 from pepler_cli.predictions import Prediction
@@ -94,7 +95,7 @@ def _probe(config: ProbeConfig, out: Path, progress: Progress | None) -> ProbeRe
 
     def explain(name: str, prompt: PromptInputs) -> list[Prediction]:
         tick = (lambda done, total: progress(name, done, total)) if progress else None
-        texts = generation.decode_texts(run, prompt, device, options, tick, World())
+        texts = decode_texts(run, prompt, device, options, tick, World())
         texts = [clean_up_spaces(t) if config.clean_up_spaces else t for t in texts]
         return [
             Prediction(r.user, r.item, r.text, text.strip(), r.feature, float(r.rating))

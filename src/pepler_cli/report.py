@@ -388,8 +388,8 @@ def _predictions_of(row: Row) -> Path | None:
     return Path(path) if isinstance(path, str) and Path(path).is_file() else None
 
 
-def _highlight(text: str, feature: str | None) -> str:
-    escaped = html.escape(text)
+def _highlight(text: str | None, feature: str | None) -> str:
+    escaped = html.escape(text) if text is not None else "-"
     if not feature:
         return escaped
     pattern = re.compile(re.escape(html.escape(feature)), re.IGNORECASE)

@@ -10,6 +10,7 @@ import typer
 
 from pepler_cli.cli.attention import attention_command
 from pepler_cli.cli.compare import compare_command
+from pepler_cli.cli.explain import explain_command
 from pepler_cli.cli.export import export_command
 from pepler_cli.cli.export_data import export_data_command
 from pepler_cli.cli.generate import generate_command
@@ -19,6 +20,7 @@ from pepler_cli.cli.prepare import prepare_command
 from pepler_cli.cli.probe import probe_command
 from pepler_cli.cli.report import report_command
 from pepler_cli.cli.score import score_command
+from pepler_cli.cli.serve import serve_command
 from pepler_cli.cli.sweep import sweep_command
 from pepler_cli.cli.train import train_command
 
@@ -52,6 +54,8 @@ for name, command in (
     ("prepare", prepare_command),
     ("train", train_command),
     ("generate", generate_command),
+    ("explain", explain_command),
+    ("serve", serve_command),
     ("score", score_command),
     ("probe", probe_command),
     ("compare", compare_command),

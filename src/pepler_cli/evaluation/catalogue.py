@@ -8,6 +8,7 @@ read this catalogue. The paper's metrics come first; the ones beyond the paper f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pepler_cli.errors import UsageError
 
@@ -26,6 +27,9 @@ class Metric:
     # True: a corpus count that grows or shrinks with the number of explanations (USR, FCR, Distinct, ...), so
     # groups of different sizes are not compared on it (no best–worst gap in `score --by`).
     size_dependent: bool = False
+    # What each prediction must carry for it (``reference``, ``feature``): predictions of a pairs file
+    # (generate --pairs) may have neither, and then it is not scored.
+    needs: tuple[str, ...] = ()
 
     def format(self, value: float | None) -> str:
         return MISSING if value is None else f"{value:.{self.decimals}f}"
@@ -38,10 +42,10 @@ class Metric:
 
 
 def _text(key: str, label: str, meaning: str) -> Metric:
-    return Metric(key, label, f"{meaning} ×100", "Text quality", 2)
+    return Metric(key, label, f"{meaning} ×100", "Text quality", 2, needs=("reference",))
 
 
-FMR = Metric("fmr", "FMR", "feature matching ratio", "Explainability", 4)
+FMR = Metric("fmr", "FMR", "feature matching ratio", "Explainability", 4, needs=("feature",))
 FCR = Metric("fcr", "FCR", "feature coverage ratio", "Explainability", 4, size_dependent=True)
 DIV = Metric("div", "DIV", "feature diversity", "Explainability", 3, lower_is_better=True)
 USR = Metric("usr", "USR", "unique sentence ratio", "Explainability", 4, size_dependent=True)
@@ -75,23 +79,26 @@ RATING_METRICS: tuple[Metric, ...] = (RMSE, MAE)
 # --- beyond the paper (issue 18): computed only when `pepler score --metrics` asks -----------------------
 
 
-def _beyond(key: str, label: str, meaning: str, group: str, decimals: int = 4, **kwargs: bool) -> Metric:
+def _beyond(key: str, label: str, meaning: str, group: str, decimals: int = 4, **kwargs: Any) -> Metric:
     # Fractions in [0, 1] unless ``decimals`` says otherwise; see evaluation/beyond.py for what each counts.
     return Metric(key, label, meaning, group, decimals, **kwargs)
 
 
 IFMR = _beyond("ifmr", "iFMR", "mentions a feature of the item's training records", "Grounding")
 FEATURE_PRECISION = _beyond(
-    "feature_precision", "F-Prec", "mentioned features that are the reference's", "Grounding"
+    "feature_precision", "F-Prec", "mentioned features that are the reference's", "Grounding",
+    needs=("reference", "feature"),
+)  # fmt: skip
+FEATURE_RECALL = _beyond(
+    "feature_recall", "F-Rec", "reference features mentioned", "Grounding", needs=("reference", "feature")
 )
-FEATURE_RECALL = _beyond("feature_recall", "F-Rec", "reference features mentioned", "Grounding")
 D_FHR = _beyond(
     "d_fhr", "D-FHR", "explanations with a feature the item never had", "Grounding", lower_is_better=True
 )
 C_FHR = _beyond(
     "c_fhr", "C-FHR", "mentions of features the item never had", "Grounding", lower_is_better=True
 )
-FMR_PHRASE = _beyond("fmr_phrase", "FMR-P", "FMR, whole feature phrases", "Phrase-aware")
+FMR_PHRASE = _beyond("fmr_phrase", "FMR-P", "FMR, whole feature phrases", "Phrase-aware", needs=("feature",))
 FCR_PHRASE = _beyond("fcr_phrase", "FCR-P", "FCR, whole feature phrases", "Phrase-aware", size_dependent=True)
 DIV_PHRASE = _beyond(
     "div_phrase", "DIV-P", "DIV, whole feature phrases", "Phrase-aware", decimals=3, lower_is_better=True
@@ -113,8 +120,9 @@ POP_SHARE = _beyond(
     lower_is_better=True,
 )  # fmt: skip
 POP_SHARE_REFERENCE = _beyond(
-    "pop_top10_share_reference", "Top10% ref", "the same in the references", "Popularity bias", ranked=False
-)
+    "pop_top10_share_reference", "Top10% ref", "the same in the references", "Popularity bias", ranked=False,
+    needs=("reference",),
+)  # fmt: skip
 GINI = _beyond(
     "gini",
     "Gini",
@@ -124,10 +132,13 @@ GINI = _beyond(
     size_dependent=True,
 )
 GINI_REFERENCE = _beyond(
-    "gini_reference", "Gini ref", "the same in the references", "Popularity bias", ranked=False
+    "gini_reference", "Gini ref", "the same in the references", "Popularity bias", ranked=False,
+    needs=("reference",),
+)  # fmt: skip
+EMBEDDING_COSINE = _beyond(
+    "embedding_cosine", "Emb-cos", "sentence-embedding cosine (MiniLM)", "Meaning", needs=("reference",)
 )
-EMBEDDING_COSINE = _beyond("embedding_cosine", "Emb-cos", "sentence-embedding cosine (MiniLM)", "Meaning")
-BERTSCORE_F1 = _beyond("bertscore_f1", "BERTScore", "BERTScore F1 (MiniLM)", "Meaning")
+BERTSCORE_F1 = _beyond("bertscore_f1", "BERTScore", "BERTScore F1 (MiniLM)", "Meaning", needs=("reference",))
 PERPLEXITY = _beyond(
     "perplexity", "PPL", "token perplexity under SmolLM2-135M", "Fluency", decimals=2, lower_is_better=True
 )
@@ -170,3 +181,9 @@ def select_beyond(spec: str) -> tuple[Metric, ...]:
                 f"or metric keys ({', '.join(m.key for m in BEYOND_METRICS)})"
             )
     return tuple(metric for metric in BEYOND_METRICS if metric.key in chosen)
+
+
+def needing(missing: set[str]) -> tuple[Metric, ...]:
+    """The metrics (the paper's and the others) that need what some predictions lack (``reference``,
+    ``feature``), in the catalogue's order."""
+    return tuple(m for m in (*SCORE_TABLE, *BEYOND_METRICS) if missing.intersection(m.needs))

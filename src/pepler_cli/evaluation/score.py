@@ -17,7 +17,7 @@ from pepler_cli.data.splits import KnownIds, keep_known_pairs
 from pepler_cli.errors import PeplerError
 from pepler_cli.evaluation import beyond
 from pepler_cli.evaluation.breakdown import COLD_START, Breakdown, break_down, labels_for
-from pepler_cli.evaluation.catalogue import Metric, select_beyond
+from pepler_cli.evaluation.catalogue import Metric, needing, select_beyond
 from pepler_cli.evaluation.provenance import Link, link_predictions, run_entry
 from pepler_cli.evaluation.scores_file import default_scores_path, scores_document, write_scores_file
 from pepler_cli.evaluation.scoring import PaperPairs, normalize_all
@@ -63,15 +63,18 @@ def score(config: ScoreConfig) -> ScoreResult:
     predictions, skipped = drop_unknown(config, predictions, linked.link, notes)
     clip_range, range_source = rating_range(predictions, config, notes)
     context = _context(config, metrics, linked.link, notes)
+    unscored = _unscorable(predictions, notes)
+    metrics = tuple(m for m in metrics if m.key not in unscored)
     chosen = beyond.plan(metrics, feature_set, context.training, notes, config.device)
 
-    references = normalize_all([p.reference for p in predictions])
+    references = normalize_all([p.reference or "" for p in predictions])
     generated = normalize_all([p.generated for p in predictions])
     paper = PaperPairs(predictions, feature_set, clip_range, references, generated)
     extra = beyond.BeyondPairs(predictions, chosen, references, generated)
 
     def score_rows(rows: Sequence[int] | None = None) -> dict[str, float]:
-        return {**paper.scores(rows), **extra.scores(rows)}
+        scores = {**paper.scores(rows), **extra.scores(rows)}
+        return {key: value for key, value in scores.items() if key not in unscored}
 
     scores = score_rows()
     breakdowns = _breakdowns(config, predictions, context, score_rows)
@@ -105,6 +108,22 @@ def score(config: ScoreConfig) -> ScoreResult:
         else:
             notes.append(not_recorded)
     return result
+
+
+def _unscorable(predictions: Sequence[Prediction], notes: list[str]) -> frozenset[str]:
+    """The keys of the metrics that need what some predictions lack (a pairs file's predictions may have no
+    reference or feature), each lack said in a note."""
+    missing: set[str] = set()
+    for name in ("reference", "feature"):
+        lacking = sum(getattr(p, name) is None for p in predictions)
+        if lacking:
+            missing.add(name)
+            labels = ", ".join(m.label for m in needing({name}))
+            notes.append(
+                f"note: {lacking} of {len(predictions)} predictions have no {name}: {labels} need one for every "
+                "prediction and are not scored"
+            )
+    return frozenset(m.key for m in needing(missing))
 
 
 def _context(config: ScoreConfig, metrics: Sequence[Metric], link: Link | None, notes: list[str]) -> Context:

@@ -16,11 +16,12 @@ import torch
 from pepler_cli.config import GenerateConfig, saved_options
 from pepler_cli.data.cold_start import ColdKind
 from pepler_cli.data.feature_prompts import FeatureIndex, discrete_prompt_ids, hint_ids
+from pepler_cli.data.pairs import Pair, read_pairs
 from pepler_cli.data.prepared.layout import SPLIT_PARTS
 from pepler_cli.data.prepared.reading import load_prepared
 from pepler_cli.data.prepared.records import PreparedDataset, Record
 from pepler_cli.data.splits import KnownIds, keep_known_pairs
-from pepler_cli.distributed import World, barrier, gather_objects, process_group, rank_device
+from pepler_cli.distributed import World, barrier, process_group, rank_device
 from pepler_cli.errors import PeplerError
 from pepler_cli.files import ensure_new_output, output_lock, sha256_file
 from pepler_cli.generation.cold_start import (
@@ -35,11 +36,11 @@ from pepler_cli.generation.cold_start import (
     read_history,
     with_history,
 )
-from pepler_cli.generation.decode import DecodeOptions, decode_in_batches
+from pepler_cli.generation.decode import DecodeOptions
+from pepler_cli.generation.explainer import Explainer, decode_texts, known_ids, predicted_ratings
 from pepler_cli.generation.hints import HintPlan, hint_features, hint_plan
 from pepler_cli.modeling.batch import PromptInputs, pad_left
 from pepler_cli.modeling.entities import EntityIndex
-from pepler_cli.plugins import ExplanationModel
 from pepler_cli.predictions import Prediction, feature_hint_label, write_predictions
 from pepler_cli.run_model import LoadedRun, load_run
 from pepler_cli.text_cleanup import clean_up_spaces
@@ -59,6 +60,7 @@ class GenerateResult:
     # {"users": n, "items": n}: cold ones given the mean for want of anything known (neighbours, features)
     fell_back: dict[str, int] = field(default_factory=dict)
     hint_label: str = ""  # predictions.feature_hint_label of the sidecar's feature_hint ("" without a hint)
+    more: tuple[str, ...] = ()  # anything else the command should say
 
     def notes(self, cold_start: str) -> list[str]:
         """What the command says besides the count: pairs skipped, cold pairs and fallbacks, the feature hint."""
@@ -82,7 +84,7 @@ class GenerateResult:
             )
         if self.hint_label:
             lines.append(f"feature hint: {self.hint_label}")
-        return lines
+        return [*lines, *self.more]
 
 
 def _count(n: int, noun: str) -> str:
@@ -102,6 +104,8 @@ def generate(config: GenerateConfig, progress: Progress | None = None) -> Genera
 
 def _generate_locked(config: GenerateConfig, progress: Progress | None, world: World) -> GenerateResult:
     history = read_history(config.history) if config.history is not None else []  # before minutes of loading
+    if config.pairs is not None:
+        return _generate_pairs(config, history, progress, world)
     device = rank_device(world, config.device)
     run = load_run(config.run, device, config.trust_remote_code)
     check_method(config.cold_start, run.model, config.run)
@@ -124,7 +128,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
     )
     if config.clean_up_spaces:
         texts = [clean_up_spaces(text) for text in texts]
-    ratings = _predicted_ratings(run.model, inputs, device, config.batch_size)
+    ratings = predicted_ratings(run.model, inputs, device, config.batch_size)
     predictions = [
         Prediction(
             user=r.user,
@@ -168,6 +172,89 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
     )
 
 
+def _generate_pairs(
+    config: GenerateConfig, history: list[HistoryLine], progress: Progress | None, world: World
+) -> GenerateResult:
+    """``generate --pairs``: the pairs of a file, in order, through :class:`~.explainer.Explainer`."""
+    assert config.pairs is not None
+    pairs_file = read_pairs(config.pairs)
+    pairs = pairs_file.pairs[: config.limit] if config.limit else pairs_file.pairs
+    device = rank_device(world, config.device)
+    explainer = Explainer(config, load_run(config.run, device, config.trust_remote_code), device, history)
+    options = DecodeOptions.from_config(config, explainer.run.max_tokens)
+    explained = explainer.explain(pairs, options, pairs_file.where, progress, world)
+    predictions = [
+        Prediction(
+            user=pair.user,
+            item=pair.item,
+            reference=pair.reference,
+            generated=e.generated,
+            feature=pair.feature,
+            rating=pair.rating,
+            predicted_rating=e.predicted_rating,
+            cold=e.cold,
+            hint=e.hint,
+        )
+        for pair, e in zip(pairs, explained.explanations)
+        if e is not None
+    ]
+    if not predictions:
+        raise PeplerError(
+            f"{config.pairs}: every pair has an unknown user or item: nothing is left to explain"
+        )
+    run = explainer.run
+    data = explainer.data
+    provenance = _provenance(
+        config, run, data.path, data.dataset, int(run.manifest["dataset"]["split"]), len(predictions)
+    )
+    provenance["dataset"]["split"] = (
+        None  # no part of a split: the pairs of a file, explained by the run's split
+    )
+    provenance["pairs"] = {
+        "path": str(config.pairs),
+        "sha256": sha256_file(config.pairs),
+        "count": len(pairs),
+    }
+    provenance["predictions"]["skipped_unknown"] = explained.skipped
+    provenance["predictions"]["cold"] = sum(p.cold is not None for p in predictions)
+    provenance["cold_start"] = _cold_start_record(
+        config, explained.cold_ids, explained.fell_back, len(history)
+    )
+    hint = explainer.plan.record() if explainer.hinted else HintPlan("none").record()
+    hint["from_pairs"] = sum(pair.feature is not None for pair in pairs)
+    provenance["feature_hint"] = hint
+
+    def sidecar(sha256: str) -> dict[str, Any]:
+        provenance["predictions"]["sha256"] = sha256
+        return provenance
+
+    if world.is_main:
+        write_predictions(config.out, predictions, sidecar)
+    return GenerateResult(
+        len(predictions),
+        config.out,
+        int(run.manifest["dataset"]["split"]),
+        "pairs",
+        explained.skipped,
+        provenance["predictions"]["cold"],
+        explained.cold_ids,
+        explained.fell_back,
+        feature_hint_label({"feature_hint": hint}),
+        _unhinted_features(explainer, pairs),
+    )
+
+
+def _unhinted_features(explainer: Explainer, pairs: list[Pair]) -> tuple[str, ...]:
+    given = sum(pair.feature is not None for pair in pairs)
+    if explainer.hinted or not given:
+        return ()
+    note = (
+        f"{given} pairs give a feature: the run was trained without feature hints, so it is not in their prompts, "
+        "only what FMR scores their explanations against"
+    )
+    return (note,)
+
+
 @dataclass(frozen=True)
 class ExplainedPairs:
     """The pairs a generation explains (``generate``, and ``probe`` alike): record numbers of a part of a split,
@@ -194,31 +281,10 @@ def explained_pairs(config: GenerateConfig, run: LoadedRun) -> ExplainedPairs:
         # Overlap only: unseen ids are --unknown's business, and a part not explained may be empty.
         dataset.check_split(split_number, allow_unseen=True, allow_empty=True)
     total = len(numbers)
-    known, own_data = _known_ids(run, dataset)
+    known, own_data = known_ids(run, dataset)
     if config.cold_start == "error":  # the other methods give unknown users and items a vector
         numbers = _known_pairs(config, known, dataset, split_number, numbers, data_path)
     return ExplainedPairs(dataset, data_path, split_number, numbers, total, known, own_data)
-
-
-def _known_ids(run: LoadedRun, dataset: PreparedDataset) -> tuple[KnownIds, bool]:
-    """The users and items the run has trained, and whether ``dataset`` is the run's own.
-
-    On the run's own dataset (same fingerprint), trained means: in the training part of the split the run was
-    trained on; an id with a vector that training never touched (``train --allow-unseen``, a cold-start split)
-    counts as unknown. On another dataset, all that is known is which ids have a vector in the run (users.txt,
-    items.txt).
-    """
-    trained_on = run.manifest.get("dataset") or {}
-    run_split = trained_on.get("split")
-    if (
-        dataset.fingerprint
-        and dataset.fingerprint == trained_on.get("fingerprint")
-        and run_split in dataset.splits
-    ):
-        users, items = dataset.training_ids(run_split)
-        return KnownIds(users, items, f"the run never saw in training (split {run_split}, train)"), True
-    no_vector = "that the run has no vector for (it was trained on another dataset)"
-    return KnownIds(set(run.entities.users), set(run.entities.items), no_vector), False
 
 
 def _known_pairs(
@@ -312,28 +378,6 @@ def _cold_start_record(
     return record
 
 
-def decode_texts(
-    run: LoadedRun,
-    inputs: PromptInputs,
-    device: torch.device,
-    options: DecodeOptions,
-    progress: Progress | None,
-    world: World,
-) -> list[str]:
-    """Every example's text in order; under torchrun each rank decodes its batches and all gather them."""
-    special = run.special
-    decoded: list[tuple[int, list[str]]] = []
-    done, total = 0, int(inputs.users.shape[0])
-    for start, ids in decode_in_batches(run.model, inputs, special.bos, special.eos, device, options, world):
-        texts = run.tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        decoded.append((start, texts))
-        done += len(texts) * world.size  # the other ranks progress alike
-        if progress:
-            progress(min(done, total), total)
-    everyone = [batch for part in gather_objects(decoded, world) for batch in part]
-    return [text for _, texts in sorted(everyone, key=lambda batch: batch[0]) for text in texts]
-
-
 def prompt_inputs(
     run: LoadedRun,
     dataset: PreparedDataset,
@@ -379,27 +423,11 @@ def with_hints(
     return features
 
 
-@torch.no_grad()
-def _predicted_ratings(
-    model: ExplanationModel, inputs: PromptInputs, device: torch.device, batch_size: int
-) -> list[float] | None:
-    if not model.predicts_ratings:
-        return None
-    out: list[float] = []
-    for start in range(0, int(inputs.users.shape[0]), batch_size):
-        users = inputs.users[start : start + batch_size].to(device)
-        items = inputs.items[start : start + batch_size].to(device)
-        predicted = model.predict_ratings(users, items)
-        assert predicted is not None  # a model with a rating head predicts ratings
-        out.extend(predicted.float().cpu().tolist())
-    return out
-
-
 def _provenance(
     config: GenerateConfig,
     run: LoadedRun,
-    data_path: Path,
-    dataset: PreparedDataset,
+    data_path: Path | None,
+    dataset: PreparedDataset | None,
     split_number: int,
     count: int,
 ) -> dict[str, Any]:
@@ -415,8 +443,8 @@ def _provenance(
             **{key: run_config.get(key) for key in ("prompt", "strategy", "rating_head", "backbone")},
         },
         "dataset": {
-            "path": str(data_path),
-            "fingerprint": dataset.fingerprint,
+            "path": str(data_path) if data_path is not None else None,
+            "fingerprint": dataset.fingerprint if dataset is not None else None,
             "split_number": split_number,
             "split": config.split,
         },

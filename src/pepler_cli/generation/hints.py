@@ -9,7 +9,8 @@ a feature's words after its user/item prompt. At generation the feature is
   (``data.feature_prediction``, the default) or ``learned`` (``modeling.feature_scorer``, fitted when the run was
   trained). On the bundled dataset's test part counts chose the record's own feature for 16.9% of the pairs,
   learned for 14.9% (on the validation part learned led, 19.8% against 15.8%; results/feature-hints.json);
-- ``chosen``: the caller's ``--feature``, the same for every pair (controllable explanations).
+- ``chosen``: the caller's ``--feature``, the same for every pair (controllable explanations), or each pair's
+  own ``feature`` (``generate --pairs``, ``serve``: generation/explainer.py).
 
 A run trained without hints never saw one; hinting it is refused, as generating a hinted run without one.
 """
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from pepler_cli.config import GenerateConfig
+from pepler_cli.config import ExplainingConfig
 from pepler_cli.data.feature_prediction import FeatureCounts
 from pepler_cli.data.prepared.records import PreparedDataset, Record
 from pepler_cli.errors import PeplerError
@@ -29,6 +30,16 @@ from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.feature_scorer import load_feature_scorer, predict_features
 from pepler_cli.run_model import LoadedRun
 from pepler_cli.runs import FEATURE_SCORER
+
+
+class Pair(Protocol):
+    """What a hint is chosen for: a record, or a pair of a pairs file (data/pairs.py)."""
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def item(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class HintPlan:
         }
 
 
-def hint_plan(config: GenerateConfig, run: LoadedRun) -> HintPlan:
+def hint_plan(config: ExplainingConfig, run: LoadedRun) -> HintPlan:
     """The hint ``config`` asks of ``run`` (its training mode by default), refused when the run cannot read it."""
     trained = run.feature_hint
     if config.feature is not None:
@@ -90,10 +101,23 @@ def hint_features(
         return None
     if plan.mode == "given":
         return [r.feature for r in records]
+    counts = FeatureCounts.from_training(dataset.records, train_numbers) if plan.mode == "predicted" else None
+    return planned_hints(plan, run, counts, records, inputs)
+
+
+def planned_hints(
+    plan: HintPlan,
+    run: LoadedRun,
+    counts: FeatureCounts | None,
+    pairs: Sequence[Pair],
+    inputs: PromptInputs,
+) -> list[str]:
+    """Each pair's hint by a ``chosen`` or ``predicted`` plan; ``counts``: the training part's feature counts
+    (needed by predicted); ``pairs``: anything with ``user`` and ``item``, in the order of ``inputs``' rows."""
     if plan.mode == "chosen":
         assert plan.feature is not None
-        return [plan.feature] * len(records)
-    counts = FeatureCounts.from_training(dataset.records, train_numbers)
+        return [plan.feature] * len(pairs)
+    assert plan.mode == "predicted" and counts is not None, "given and none hint nothing chosen here"
     if plan.predictor == "learned":
         assert isinstance(run.model, ContinuousPromptModel)
         scorer = load_feature_scorer(run.path / FEATURE_SCORER)
@@ -101,9 +125,9 @@ def hint_features(
             scorer,
             run.model,
             counts,
-            [r.user for r in records],
-            [r.item for r in records],
+            [p.user for p in pairs],
+            [p.item for p in pairs],
             inputs.users,
             inputs.items,
         )
-    return [counts.predict(r.user, r.item) for r in records]
+    return [counts.predict(p.user, p.item) for p in pairs]
