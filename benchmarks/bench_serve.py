@@ -1,7 +1,8 @@
 """``pepler serve`` under load, against offline decoding of the same pairs; loopback only, bounded request counts.
 
     python benchmarks/bench_serve.py [--run RUN] [--pairs N] [--concurrency 1,8,32] [--repeats R]
-                                     [--burst-queue Q] [--batch-wait-ms MS] [--out FILE]
+                                     [--burst-queue Q] [--batch-wait-ms MS] [--pairs-per-request K]
+                                     [--no-burst] [--out FILE]
 
 RUN defaults to split 1's PEPLER on smollm2-135m of the bundled Table 5 (benchmarks/table5_bundled.sh makes it).
 The pairs are the first N test pairs of the run's own dataset and split.
@@ -11,7 +12,8 @@ The pairs are the first N test pairs of the run's own dataset and split.
   process, while the server idles;
 - server: ``pepler serve RUN`` in a subprocess (``--batch-wait-ms``, 5 by default), warmed with one request; at each
   concurrency c, c clients (threads, one HTTP connection each) send the N pairs as N requests of one pair, each
-  client its next pair as soon as its last is answered. Reported per level: pairs per second (the median of
+  client its next pair as soon as its last is answered (``--pairs-per-request K``: requests of K pairs, as a page
+  of K recommendations would send). Reported per level: pairs per second (the median of
   the repeats), latency p50 and p99 over every request of every repeat, the decoding calls the batcher made.
   Offline and the levels alternate within each repeat, so both see the same machine.
 - burst: a second server with ``--queue-size Q`` gets 4·Q requests at once (one pair each, one connection
@@ -58,6 +60,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--burst-queue", type=int, default=8)
     parser.add_argument("--batch-wait-ms", default="5", help="the server's --batch-wait-ms")
+    parser.add_argument("--pairs-per-request", type=int, default=1, help="e.g. a page of recommendations")
+    parser.add_argument("--no-burst", action="store_true", help="leave out the burst")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve.json")
     args = parser.parse_args()
     if not (args.run / "manifest.yaml").is_file():
@@ -67,14 +71,15 @@ def main() -> None:
     explainer, pairs = load_offline(args.run, args.pairs)
     results: dict[str, Any] = {
         "benchmark": "serve",
-        "command": " ".join([sys.executable, *sys.argv]),
+        "command": " ".join(["python", *sys.argv]),
         "machine": benchlib.machine_info(),
-        "run": str(args.run),
+        "run": shown(args.run),
         "pairs": len(pairs),
         "levels": levels,
         "repeats": args.repeats,
         "goal": "server pairs/s at concurrency 32 >= 0.8 x offline",
         "batch_wait_ms": float(args.batch_wait_ms),
+        "pairs_per_request": args.pairs_per_request,
     }
     offline_seconds: list[float] = []
     level_seconds: dict[int, list[float]] = {c: [] for c in levels}
@@ -91,7 +96,7 @@ def main() -> None:
             offline_seconds.append(time.perf_counter() - started)
             for c in levels:
                 before = server.info()["queue"]["calls"]
-                seconds, waits, texts = load(server.url, pairs, c)
+                seconds, waits, texts = load(server.url, pairs, c, args.pairs_per_request)
                 level_seconds[c].append(seconds)
                 latencies[c].extend(waits)
                 calls[c].append(server.info()["queue"]["calls"] - before)
@@ -112,7 +117,7 @@ def main() -> None:
         for c in levels
     }
     results["texts_equal_offline"] = True
-    results["burst"] = burst(args.run, pairs, args.burst_queue)
+    results["burst"] = None if args.no_burst else burst(args.run, pairs, args.burst_queue)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: results[k] for k in ("offline", "server", "burst")}, indent=1))
@@ -146,32 +151,38 @@ def offline(explainer: Any, pairs: list[Any]) -> list[str]:
     return [e.generated for e in explained.explanations]
 
 
-def ask(url: str, pair: Any, client: httpx.Client | None = None) -> tuple[int, str | None]:
-    body = {"pairs": [{"user": pair.user, "item": pair.item}]}
+def ask(url: str, pairs: Any, client: httpx.Client | None = None) -> tuple[int, list[str] | None]:
+    """One request for ``pairs`` (one pair, or a list); its status and texts."""
+    chosen = pairs if isinstance(pairs, list) else [pairs]
+    body = {"pairs": [{"user": pair.user, "item": pair.item} for pair in chosen]}
     response = (client or httpx).post(f"{url}/explain", json=body, timeout=REQUEST_TIMEOUT)
-    text = response.json()["explanations"][0]["explanation"] if response.status_code == 200 else None
-    return response.status_code, text
+    if response.status_code != 200:
+        return response.status_code, None
+    return 200, [e["explanation"] for e in response.json()["explanations"]]
 
 
-def load(url: str, pairs: list[Any], concurrency: int) -> tuple[float, list[float], list[str]]:
-    """Every pair as its own request, ``concurrency`` clients at a time; (seconds, latencies, texts)."""
+def load(
+    url: str, pairs: list[Any], concurrency: int, per_request: int = 1
+) -> tuple[float, list[float], list[str]]:
+    """The pairs as requests of ``per_request`` pairs, ``concurrency`` clients at a time; (seconds, latencies,
+    texts)."""
     texts: list[str | None] = [None] * len(pairs)
     waits: list[float] = []
-    next_pair = iter(range(len(pairs)))
+    next_start = iter(range(0, len(pairs), per_request))
     lock = threading.Lock()
 
     def client() -> None:
         with httpx.Client() as connection:
             while True:
                 with lock:
-                    k = next(next_pair, None)
+                    k = next(next_start, None)
                 if k is None:
                     return
                 started = time.perf_counter()
-                status, text = ask(url, pairs[k], connection)
+                status, got = ask(url, pairs[k : k + per_request], connection)
                 waits.append(time.perf_counter() - started)
-                assert status == 200, status
-                texts[k] = text
+                assert status == 200 and got is not None, status
+                texts[k : k + len(got)] = got
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
@@ -219,6 +230,14 @@ def burst(run: Path, pairs: list[Any], queue: int) -> dict[str, Any]:
         "seconds": seconds,
         "every_request_answered": len(statuses) == 4 * queue and not failures,
     }
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it: the results name no machine's folders."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -172,24 +172,39 @@ def test_serving_beyond_loopback_needs_a_token(trained, tmp_path):
 def test_sigterm_finishes_the_requests_in_flight_then_exits_0(server, trained):
     """Last in the module: it stops the module's server."""
     pairs = _pairs(trained)[:4]
-    slow = {"decoding": "beam", "beams": 8, "max_tokens": 60}  # long enough to be in flight at the signal
-    answers: list[int] = []
+    slow = {"decoding": "beam", "beams": 8, "max_tokens": 60}
+    started = time.perf_counter()
+    httpx.post(f"{server.url}/explain", json={"pairs": pairs, "options": slow}, timeout=120)
+    one = time.perf_counter() - started
+    count = min(60, max(4, int(3.0 / one) + 1))  # enough to keep the server busy for about three seconds
+    finished: list[tuple[int, float]] = []
 
     def ask(k: int) -> None:
         body = {"pairs": pairs, "options": {**slow, "seed": k}}  # other seeds: other calls, queued in turn
-        answers.append(httpx.post(f"{server.url}/explain", json=body, timeout=120).status_code)
+        response = httpx.post(f"{server.url}/explain", json=body, timeout=120)
+        finished.append((response.status_code, time.perf_counter()))
 
     before = httpx.get(f"{server.url}/info").json()["queue"]["requests"]
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(count)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # the requests are in: one decoding, the others queued
-    queue = httpx.get(f"{server.url}/info").json()["queue"]
+
+    def received() -> bool:  # every request is in the server, some still waiting behind the one decoded
+        queue = httpx.get(f"{server.url}/info").json()["queue"]
+        return (
+            queue["requests"] - before + queue["decoding"] + queue["waiting"] == count
+            and queue["waiting"] > 0
+        )
+
+    deadline = time.monotonic() + 30
+    while not received() and time.monotonic() < deadline:
+        time.sleep(0.005)
     server.process.send_signal(signal.SIGTERM)
+    signalled = time.perf_counter()
     for thread in threads:
         thread.join(120)
-    assert answers == [200] * 3, queue
-    assert queue["requests"] - before < 3  # some were still in flight when the signal came
+    assert [status for status, _ in finished] == [200] * count
+    assert max(at for _, at in finished) > signalled  # answered after the signal: drained, not dropped
     assert server.stop() == 0
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/healthz", timeout=2)

@@ -63,6 +63,25 @@ def test_alike_requests_share_a_call_and_each_gets_its_own_slice():
     assert explain.calls == [["a0", "b0", "a1", "b1"], ["a2", "b2"]]
 
 
+def test_a_call_waits_while_requests_keep_coming_and_no_longer():
+    async def scenario() -> Recorder:
+        explain = Recorder()
+        explain.gate.set()
+        batcher = Batcher(explain, max_pairs=100, wait_seconds=0.2, queue_size=10)
+        batcher.start()
+        futures = []
+        for k in range(4):  # 0.12 s apart: each within the 0.2 s window of the last, 0.36 s in all
+            futures.append(batcher.submit(_pairs(f"r{k}"), GREEDY))
+            await asyncio.sleep(0.12)
+        await asyncio.sleep(0.4)  # a gap longer than the window: the call has gone
+        futures.append(batcher.submit(_pairs("late"), GREEDY))
+        await asyncio.gather(*futures)
+        await batcher.stop()
+        return explain
+
+    assert asyncio.run(scenario()).calls == [["r0", "r1", "r2", "r3"], ["late"]]
+
+
 def test_other_options_and_sampled_requests_are_decoded_apart():
     async def scenario() -> Recorder:
         explain = Recorder()

@@ -307,7 +307,9 @@ class ServeConfig(ExplainingConfig):
     host: str = "127.0.0.1"  # loopback unless a token is configured
     port: int = Field(8000, ge=1, le=65535)
     token_file: Path | None = None  # requests must carry its token (Authorization: Bearer ...)
-    batch_wait_ms: float = Field(5.0, ge=0, le=10_000)  # how long a batch waits for more requests
+    batch_wait_ms: float = Field(
+        5.0, ge=0, le=10_000
+    )  # a batch waits while requests come less than this apart
     queue_size: int = Field(64, ge=1)  # requests waiting to be decoded; one more is answered 503
     request_timeout: float = Field(60.0, gt=0)  # seconds a request may wait for its explanations
     max_pairs: int = Field(256, ge=1)  # pairs in one request

@@ -26,7 +26,10 @@ def serve_command(
         "--batch-size", help="Most pairs decoded together (concurrent requests share a batch).", default=256
     ),
     batch_wait_ms: float | None = flag(
-        "--batch-wait-ms", help="How long a batch waits for more requests before decoding.", default=5.0
+        "--batch-wait-ms",
+        help="A batch waits for more requests while they keep arriving less than this apart (at most 10 times "
+        "this in all).",
+        default=5.0,
     ),
     queue_size: int | None = flag(
         "--queue-size", help="Requests that may wait; the next is answered 503 with Retry-After.", default=64

@@ -152,13 +152,7 @@ def _generate_locked(config: GenerateConfig, progress: Progress | None, world: W
     provenance["cold_start"] = _cold_start_record(config, cold_ids, fell_back, len(history))
     provenance["feature_hint"] = plan.record()
 
-    def sidecar(sha256: str) -> dict[str, Any]:
-        provenance["predictions"]["sha256"] = sha256
-        return provenance
-
-    # The sidecar is written before the predictions are renamed into place: a failure leaves neither.
-    if world.is_main:
-        write_predictions(config.out, predictions, sidecar)
+    _write(config.out, predictions, provenance, world)
     return GenerateResult(
         len(predictions),
         config.out,
@@ -224,12 +218,7 @@ def _generate_pairs(
     hint["from_pairs"] = sum(pair.feature is not None for pair in pairs)
     provenance["feature_hint"] = hint
 
-    def sidecar(sha256: str) -> dict[str, Any]:
-        provenance["predictions"]["sha256"] = sha256
-        return provenance
-
-    if world.is_main:
-        write_predictions(config.out, predictions, sidecar)
+    _write(config.out, predictions, provenance, world)
     return GenerateResult(
         len(predictions),
         config.out,
@@ -421,6 +410,18 @@ def with_hints(
     if features is not None and records:
         inputs.hint_tokens, inputs.hint_mask = pad_left(hint_ids(features, run.tokenizer), run.special.pad)
     return features
+
+
+def _write(out: Path, predictions: list[Prediction], provenance: dict[str, Any], world: World) -> None:
+    """Rank 0 writes the predictions and their sidecar (with their sha256). The sidecar is written before the
+    predictions are renamed into place: a failure leaves neither."""
+
+    def sidecar(sha256: str) -> dict[str, Any]:
+        provenance["predictions"]["sha256"] = sha256
+        return provenance
+
+    if world.is_main:
+        write_predictions(out, predictions, sidecar)
 
 
 def _provenance(

@@ -126,7 +126,9 @@ def build_app(state: ServerState) -> FastAPI:
     @app.get("/info")
     async def info() -> dict[str, Any]:
         batcher = state.batcher
-        queue = {"waiting": batcher.waiting, **vars(batcher.stats)} if batcher is not None else None
+        queue = None
+        if batcher is not None:
+            queue = {"waiting": batcher.waiting, "decoding": batcher.decoding, **vars(batcher.stats)}
         if queue is not None:
             queue["sizes"] = dict(queue["sizes"])
         return {**state.info, "ready": batcher is not None, "queue": queue}

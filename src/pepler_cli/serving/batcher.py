@@ -1,9 +1,10 @@
 """Dynamic batching: the pairs of concurrent requests decoded together on the one loaded model.
 
 Requests wait in a bounded queue; a full queue refuses the next one at once (the server answers 503 with
-Retry-After), so no request waits without limit. One worker takes the oldest request and, for at most
-``wait_seconds``, gathers the requests that decode alike (same options) until ``max_pairs`` pairs; the model
-then explains them in one call on a worker thread, and each request gets its own slice back. Greedy and beam
+Retry-After), so no request waits without limit. One worker takes the oldest request and gathers the requests
+that decode alike (same options) while they keep arriving less than ``wait_seconds`` apart (at most ten times
+that in all), until ``max_pairs`` pairs; the model then explains them in one call on a worker thread, and each
+request gets its own slice back. Greedy and beam
 outputs do not depend on which rows share a batch; sampled ones are seeded by their row, so a sampled request
 is decoded alone, its rows numbered from 0 as ``generate --pairs`` numbers them.
 """
@@ -25,6 +26,7 @@ from pepler_cli.generation.decode import DecodeOptions
 Result = TypeVar("Result")
 Explain = Callable[[Sequence[Pair], DecodeOptions], Sequence[Result]]  # one result per pair, in order
 SAMPLED = ("top-k", "top-p")
+LONGEST_WAIT = 10  # a call waits at most this many --batch-wait-ms for requests to join it
 
 
 class QueueFull(Exception):
@@ -70,10 +72,17 @@ class Batcher(Generic[Result]):
             max_workers=1, thread_name_prefix="pepler-decode"
         )
         self._worker: asyncio.Task[None] | None = None
+        self._decoding = 0
 
     @property
     def waiting(self) -> int:
+        """Requests in the queue."""
         return len(self._waiting)
+
+    @property
+    def decoding(self) -> int:
+        """Requests in the call being decoded."""
+        return self._decoding
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="pepler-batcher")
@@ -112,6 +121,7 @@ class Batcher(Generic[Result]):
             if not jobs:
                 continue
             pairs = [pair for job in jobs for pair in job.pairs]
+            self._decoding = len(jobs)
             try:
                 results = await loop.run_in_executor(self._thread, self.explain, pairs, jobs[0].options)
             except Exception as error:  # noqa: BLE001 - every waiting request gets the error, as a 500
@@ -119,18 +129,26 @@ class Batcher(Generic[Result]):
                     if not job.future.done():
                         job.future.set_exception(error)
                 continue
+            finally:
+                self._decoding = 0
             self._hand_out(jobs, list(results))
 
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait up to ``wait_seconds`` after the oldest request for others that can share its call."""
-        deadline = loop.time() + self.wait_seconds
+        """Wait for others that can share the oldest request's call: while they keep arriving less than
+        ``wait_seconds`` apart (clients answered by the last call send their next requests in a burst), at most
+        :data:`LONGEST_WAIT` times ``wait_seconds`` in all, until ``max_pairs`` pairs."""
+        start = loop.time()
+        deadline = start + self.wait_seconds
         while self._alike_pairs() < self.max_pairs:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
             self._arrived.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
+            deadline = min(loop.time() + self.wait_seconds, start + LONGEST_WAIT * self.wait_seconds)
 
     def _alike_pairs(self) -> int:
         first = self._waiting[0]
