@@ -582,7 +582,7 @@ def test_predictions_with_a_bad_line(case: tuple[bytes, int, str | None]) -> Non
         predictions.write_bytes(data)
         _, line = score(predictions, write_features(root))
         if line is not None:
-            assert f"{predictions}:{line_number}:" in line or "not UTF-8" in line, line
+            assert f"{predictions}: line {line_number}:" in line or "not UTF-8" in line, line
             if field is not None and "not UTF-8" not in line and "not valid JSON" not in line:
                 assert f"'{field}'" in line, line
 

@@ -111,7 +111,7 @@ def test_bad_line_exits_1_with_one_line(preds: Path, scored_dataset: Path) -> No
     result = runner.invoke(app, ["score", str(preds), "--data", str(scored_dataset)])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: {preds}:2: field 'feature' must be a string, got a number"
+        f"error: {preds}: line 2: field 'feature' must be a string, got a number"
     ]
     assert "Traceback" not in result.output
     assert not (preds.parent / "preds.scores.yaml").exists()

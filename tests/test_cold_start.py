@@ -632,4 +632,4 @@ def test_a_bad_cold_mark_names_line_and_field(tmp_path, value, got):
     path.write_text(json.dumps(row)[:-1] + f', "cold": {value}}}\n')
     with pytest.raises(PeplerError) as error:
         read_predictions(path)
-    assert error.value.message == f"{path}:1: field 'cold' must be one of user, item, user+item, got {got}"
+    assert error.value.message == f"{path}: line 1: field 'cold' must be one of user, item, user+item, got {got}"

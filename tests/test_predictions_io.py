@@ -50,7 +50,7 @@ def test_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "p.jsonl", json.dumps(GOOD), "", json.dumps({**GOOD, "user": 7}))
     with pytest.raises(PeplerError) as caught:
         read_predictions(path)
-    assert caught.value.message == f"{path}:3: field 'user' must be a string, got a number"
+    assert caught.value.message == f"{path}: line 3: field 'user' must be a string, got a number"
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_bad_line_names_file_line_and_field(tmp_path: Path, line: str, message: 
     path = write_lines(tmp_path / "preds.jsonl", json.dumps(GOOD), line)
     with pytest.raises(PeplerError) as caught:
         read_predictions(path)
-    assert caught.value.message.startswith(f"{path}:2: {message}")
+    assert caught.value.message.startswith(f"{path}: line 2: {message}")
     assert "\n" not in caught.value.message
     assert caught.value.exit_code == 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -132,6 +133,27 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise PeplerError(f"{path}: expected a mapping of keys to values (a {what}), got {describe(loaded)}")
     return loaded
+
+
+def read_json_lines(path: Path, what: str) -> Iterator[tuple[int, str, Any]]:
+    """A user's JSON-lines file: (line number, where, value) for each non-blank line, ``where`` being how
+    messages name it (``path: line 3``); a line that is no JSON is a PeplerError in that style.
+
+    Split on "\\n" only: str.splitlines would also break at U+2028 and friends, which JSON strings may hold.
+    """
+    for number, line in enumerate(read_user_text(Path(path), what).split("\n"), start=1):
+        if not line.strip():  # blank lines (a trailing newline, say) hold nothing
+            continue
+        where = f"{path}: line {number}"
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise PeplerError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
+        except ValueError as error:  # an integer of more than 4300 digits, which Python refuses to convert
+            raise PeplerError(f"{where}: not valid JSON ({str(error).split(':')[0]})") from None
+        except RecursionError:
+            raise PeplerError(f"{where}: not valid JSON (nested too deeply)") from None
+        yield number, where, value
 
 
 class _Dumper(yaml.SafeDumper):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pepler_cli
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import atomic_file, describe, read_user_text, read_yaml_mapping, write_yaml
+from pepler_cli.files import atomic_file, describe, read_json_lines, read_yaml_mapping, write_yaml
 
 META_FORMAT = "pepler-predictions-meta/1"
 
@@ -107,22 +107,9 @@ def _parse_record(record: Any, where: str) -> Prediction:
 def read_predictions(path: Path) -> list[Prediction]:
     """Every prediction in ``path``; a bad line raises a one-line PeplerError naming line and field."""
     path = Path(path)
-    text = read_user_text(path, "predictions file")
-    predictions = []
-    # Split on "\n" only: str.splitlines would also break at U+2028 and friends, which JSON strings may hold.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():  # blank lines (a trailing newline, say) carry no record
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PeplerError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
-        except ValueError as error:  # an integer of more than 4300 digits, which Python refuses to convert
-            raise PeplerError(f"{where}: not valid JSON ({str(error).split(':')[0]})") from None
-        except RecursionError:
-            raise PeplerError(f"{where}: not valid JSON (nested too deeply)") from None
-        predictions.append(_parse_record(record, where))
+    predictions = [
+        _parse_record(record, where) for _, where, record in read_json_lines(path, "predictions file")
+    ]
     if not predictions:
         raise PeplerError(f"{path}: contains no predictions")
     return predictions

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import describe, read_user_text
+from pepler_cli.files import describe, read_json_lines, read_user_text
 
 REQUIRED_FIELDS = ("user", "item")
 OPTIONAL_FIELDS = ("feature", "reference", "rating")
@@ -102,28 +101,17 @@ def read_pairs(path: Path) -> PairsFile:
     """Every pair of ``path`` in order (CSV when its name ends in .csv, else JSON lines); a bad line is a
     PeplerError naming the file, line and field, and a file without pairs is one too."""
     path = Path(path)
-    text = read_user_text(path, "pairs file")
-    read = _csv_pairs(text, path) if path.suffix.lower() == ".csv" else _json_pairs(text, path)
+    if path.suffix.lower() == ".csv":
+        read = _csv_pairs(read_user_text(path, "pairs file"), path)
+    else:
+        read = _json_pairs(path)
     if not read:
         raise PeplerError(f"{path}: contains no pairs")
     return PairsFile(path, [pair for _, pair in read], [line for line, _ in read])
 
 
-def _json_pairs(text: str, path: Path) -> list[tuple[int, Pair]]:
-    pairs = []
-    # Split on "\n" only: str.splitlines would also break at U+2028 and friends, which JSON strings may hold.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise PeplerError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
-        except (ValueError, RecursionError):
-            raise PeplerError(f"{where}: not valid JSON (too deep or too long a number)") from None
-        pairs.append((number, parse_pair(row, where)))
-    return pairs
+def _json_pairs(path: Path) -> list[tuple[int, Pair]]:
+    return [(number, parse_pair(row, where)) for number, where, row in read_json_lines(path, "pairs file")]
 
 
 def _csv_pairs(text: str, path: Path) -> list[tuple[int, Pair]]:

@@ -32,19 +32,18 @@ and/or ``"text": "..."`` (a review; the dataset's features it mentions count, fo
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from pepler_cli.data.cold_start import COLD_KINDS, ColdKind, ColdSplit
 from pepler_cli.data.feature_prompts import FeatureIndex, encode_prompts
 from pepler_cli.errors import PeplerError
-from pepler_cli.files import describe, read_user_text
+from pepler_cli.files import describe, read_json_lines
 from pepler_cli.modeling.base import PromptModel
 from pepler_cli.modeling.continuous import ContinuousPromptModel
 from pepler_cli.modeling.entities import EntityIndex
@@ -75,20 +74,10 @@ class HistoryLine:
 
 def read_history(path: Path) -> list[HistoryLine]:
     """Every line of ``path``, checked: a bad one is a PeplerError naming the file, line and field."""
-    text = read_user_text(Path(path), "history file")
-    lines: list[HistoryLine] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip():  # blank lines (a trailing newline) hold nothing
-            lines.append(_history_line(line, f"{path}: line {number}"))
-    return lines
+    return [_history_line(row, where) for _, where, row in read_json_lines(Path(path), "history file")]
 
 
-def _history_line(line: str, where: str) -> HistoryLine:
-    try:
-        row = json.loads(line)
-    except (ValueError, RecursionError) as error:
-        detail = error.msg if isinstance(error, json.JSONDecodeError) else "too deep or too long"
-        raise PeplerError(f"{where}: not valid JSON ({detail})") from None
+def _history_line(row: Any, where: str) -> HistoryLine:
     if not isinstance(row, dict):
         raise PeplerError(f"{where}: expected a JSON object, got {describe(row, json=True)}")
     unknown = sorted(set(row) - HISTORY_KEYS)
